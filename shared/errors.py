@@ -1,0 +1,108 @@
+"""Typed errors shared by the registry client, the scan engine and the functions.
+
+Every error carries a stable ``code`` and the HTTP ``status`` the functions answer with, so the
+mapping from a registry's failure to an API response lives in one place. Messages are written for
+the operator and never contain a credential.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error the agent reports to a caller."""
+
+    code = "INTERNAL"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(AgentError):
+    code = "BAD_REQUEST"
+    status = 400
+
+
+class InvalidReference(BadRequest):
+    code = "INVALID_REFERENCE"
+
+
+class CredentialsError(BadRequest):
+    """Credentials are missing or cannot be parsed (the caller's fault, not the registry's)."""
+
+    code = "INVALID_CREDENTIALS"
+
+
+class ConfigurationError(AgentError):
+    code = "CONFIGURATION"
+
+
+class RegistryError(AgentError):
+    """The registry answered, but not with what was asked for."""
+
+    code = "REGISTRY_ERROR"
+    status = 502
+
+
+class Unauthorized(RegistryError):
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class Denied(RegistryError):
+    code = "DENIED"
+    status = 403
+
+
+class NotFound(RegistryError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class RateLimited(RegistryError):
+    code = "TOOMANYREQUESTS"
+    status = 429
+
+
+class Unsupported(RegistryError):
+    code = "UNSUPPORTED"
+    status = 501
+
+
+class RegistryUnavailable(RegistryError):
+    """Connection refused, reset, TLS failure, or 5xx after every retry."""
+
+    code = "REGISTRY_UNAVAILABLE"
+    status = 502
+
+
+class RegistryTimeout(RegistryError):
+    code = "REGISTRY_TIMEOUT"
+    status = 504
+
+
+class DigestMismatch(RegistryError):
+    code = "DIGEST_INVALID"
+    status = 502
+
+
+class ProtocolError(RegistryError):
+    """The registry's answer is malformed: bad JSON, a missing field, a truncated body."""
+
+    code = "REGISTRY_PROTOCOL"
+    status = 502
+
+
+class RefusedHost(RegistryError):
+    """A registry pointed us at a host we must not contact (metadata service, other registry)."""
+
+    code = "REFUSED_HOST"
+    status = 502
