@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -208,7 +208,7 @@ class RegistryClient:
 
     def _manifest_url(self, repository: str, reference: str) -> str:
         return self._v2(
-            f"/{validate_repository(repository)}/manifests/{quote(validate_reference(reference))}"
+            f"/{validate_repository(repository)}/manifests/{validate_reference(reference)}"
         )
 
     def head_digest(self, repository: str, reference: str) -> str:
