@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
@@ -71,7 +72,7 @@ class UserPassCredentials(_Credentials):
     def _registry_base(cls, value: str) -> str:
         # The broker documents host[:port][/path] without a scheme; people paste URLs anyway.
         value = _SCHEME.sub("", value.strip()).rstrip("/")
-        if not value or "/" in value.split("/", 1)[0] or any(c.isspace() for c in value):
+        if not value or not value.split("/", 1)[0] or any(c.isspace() for c in value):
             raise ValueError("must be host[:port][/path-prefix] without a scheme")
         return value
 
@@ -93,6 +94,14 @@ class UserPassCredentials(_Credentials):
     @property
     def secrets(self) -> tuple[str, ...]:
         return (self.password.get_secret_value(),)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # digitalocean-cr sends its API token as both username and password (broker-protocol.md §4.1),
+        # so a username equal to the password is masked in repr() and str() as well.
+        for name, value in super().__repr_args__():
+            if name == "username" and value and value == self.password.get_secret_value():
+                value = "**********"
+            yield name, value
 
 
 class EcrExtra(BaseModel):
@@ -116,7 +125,10 @@ class EcrCredentials(_Credentials):
 
 
 Credentials = Annotated[UserPassCredentials | EcrCredentials, Field(discriminator="type")]
-_ADAPTER: TypeAdapter[UserPassCredentials | EcrCredentials] = TypeAdapter(Credentials)
+# Validated through this adapter, the models' own hide_input_in_errors is not applied: set it here.
+_ADAPTER: TypeAdapter[UserPassCredentials | EcrCredentials] = TypeAdapter(
+    Credentials, config=ConfigDict(hide_input_in_errors=True)
+)
 
 # The broker's template for every type but ECR, in its fixed key order (broker-protocol.md §4.1).
 _TEMPLATE = re.compile(

@@ -14,7 +14,8 @@ def mask(value: str) -> str:
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Replace every occurrence of each secret (longer than 3 characters) in ``text``."""
-    for secret in secrets:
+    # Longest first, so a secret that contains a shorter one is not left half-replaced.
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) > 3:
             text = text.replace(secret, "***")
     return text

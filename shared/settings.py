@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,16 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         default_factory=_default_state_dir,
         description="Scan queue, callback outbox and layer cache (default `~/.local/state/registry-agent`).",
+    )
+    scan_dispatch: Literal["local", "pubsub"] = Field(
+        "local",
+        description="Where accepted scans go: `local` (SQLite queue under `STATE_DIR`, drained by the emulator "
+        "process) or `pubsub` (published to `PUBSUB_TOPIC` for the `scan_event` function).",
+    )
+    pubsub_topic: str | None = Field(
+        None,
+        pattern=r"^projects/[^/]+/topics/[^/]+$",
+        description="Pub/Sub topic `projects/<project>/topics/<topic>` used when `SCAN_DISPATCH=pubsub`.",
     )
     https_cert: Path | None = Field(None, description="Certificate file: serve HTTPS instead of HTTP.")
     https_key: Path | None = Field(None, description="Private key file for `HTTPS_CERT`.")

@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass, field
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - an RFC 9110 token, not a secret
-_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TOKEN}))\s*')
-_SCHEME = re.compile(rf"\s*({_TOKEN})(?:\s+|$)")
+# Unquoted values should be tokens (RFC 9110); a non-token such as an unquoted URL (realm=https://...)
+# is taken up to the next comma or space instead of being cut at its first ':'.
+_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))\s*')
+# A scheme is followed by its parameters, the end, or (scheme without parameters) a comma.
+_SCHEME = re.compile(rf"\s*({_TOKEN})(?:\s+|$|(?=,))")
 
 
 @dataclass(frozen=True)

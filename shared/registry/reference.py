@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from shared.errors import InvalidReference
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
-_SHA512 = re.compile(r"^sha512:[a-f0-9]{128}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "name\n" through.
+_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}\Z")
+_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}\Z")
+_SHA512 = re.compile(r"^sha512:[a-f0-9]{128}\Z")
 _HOST = re.compile(
     r"^(?:localhost|[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+:\d+)(?::\d+)?$"
 )
