@@ -1,0 +1,1 @@
+"""The scan engine: what software an image contains."""
