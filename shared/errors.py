@@ -106,3 +106,37 @@ class RefusedHost(RegistryError):
 
     code = "REFUSED_HOST"
     status = 502
+
+
+class ImageError(AgentError):
+    """The image itself cannot be scanned: its archive, layout or layers are malformed or refused.
+
+    Unprocessable rather than a registry failure: asking again gives the same answer.
+    """
+
+    code = "IMAGE_INVALID"
+    status = 422
+
+
+class ImageTooLarge(ImageError):
+    """The image's layers add up to more than ``SNYK_MAX_IMAGE_SIZE_IN_BYTES``."""
+
+    code = "IMAGE_TOO_LARGE"
+
+
+class CorruptLayer(ImageError):
+    """A layer's stream is truncated, is not a tar, or fails its compression checks."""
+
+    code = "LAYER_CORRUPT"
+
+
+class HostileLayer(ImageError):
+    """A layer does what no image builder does: paths escaping the root, absurd tar metadata."""
+
+    code = "LAYER_REFUSED"
+
+
+class LayerTooLarge(HostileLayer):
+    """A layer expands past the per-layer caps (uncompressed bytes, tar entries): a bomb, or close."""
+
+    code = "LAYER_TOO_LARGE"

@@ -53,6 +53,26 @@ class Settings(BaseSettings):
         2 * 1024**3, gt=0, description="Largest image (sum of compressed layers) that is scanned."
     )
     max_active_operations: int = Field(1, ge=1, le=64, description="Scans that run at the same time.")
+    scan_max_layer_bytes: int = Field(
+        8 * 1024**3,
+        gt=0,
+        description="Largest uncompressed size of one layer; a bigger one (or a decompression bomb) fails the scan.",
+    )
+    scan_max_layer_entries: int = Field(
+        500_000, gt=0, description="Most tar entries in one layer; more fails the scan."
+    )
+    scan_max_file_bytes: int = Field(
+        256 * 1024**2,
+        gt=0,
+        description="Largest file read for a cataloger (package databases, jars); bigger ones are skipped "
+        "with a warning.",
+    )
+    layer_cache_max_bytes: int = Field(
+        512 * 1024**2,
+        ge=0,
+        description="Size bound of the per-layer analysis cache under `STATE_DIR` (least recently used "
+        "entries go first; 0 turns the cache off).",
+    )
     broker_client_url: str | None = Field(
         None, description="Base URL of the broker client; callbacks are posted only under it."
     )
