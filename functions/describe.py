@@ -15,7 +15,7 @@ import functions_framework
 
 from functions import _registry
 from functions._http import Routes, parse_query, request_credentials
-from functions._image_metadata import image_metadata
+from shared.image_metadata import image_metadata
 from shared.api import (
     CredentialsCheck,
     Healthcheck,

@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 from functions import _registry
-from functions._image_metadata import image_metadata
+from shared.image_metadata import image_metadata
 from shared.api import ScanRequest
 from shared.credentials import parse_credentials
 from shared.errors import AgentError, CredentialsError, ImageTooLarge

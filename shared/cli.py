@@ -10,11 +10,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from shared import errors
+from shared.api import ImageMetadata
 from shared.credentials import EcrCredentials, UserPassCredentials, parse_credentials, parse_credentials_json
-from shared.registry import Platform, ResolvedImage, client_for, parse_image
+from shared.image_metadata import image_metadata
+from shared.registry import Platform, client_for, parse_image
 from shared.settings import Settings, load_settings
 
 
@@ -39,47 +40,23 @@ def _credentials(
     )
 
 
-def image_summary(image: ResolvedImage) -> dict[str, Any]:
-    config = image.config.get("config") or {}
-    return {
-        "repository": image.repository,
-        "reference": image.reference,
-        "digest": image.digest,
-        "indexDigest": image.index_digest,
-        "mediaType": image.media_type,
-        "platform": str(image.platform) if image.platform else None,
-        "platforms": [str(p) for p in image.platforms],
-        "created": image.config.get("created"),
-        "labels": config.get("Labels") or {},
-        # Environment values can hold secrets: names only.
-        "env": sorted({str(e).split("=", 1)[0] for e in config.get("Env") or []}),
-        "entrypoint": config.get("Entrypoint"),
-        "cmd": config.get("Cmd"),
-        "layers": [
-            {"digest": layer.digest, "size": layer.size, "mediaType": layer.media_type}
-            for layer in image.layers
-        ],
-        "totalSize": image.total_size,
-    }
-
-
-def _print_describe(summary: dict[str, Any]) -> None:
+def _print_describe(metadata: ImageMetadata) -> None:
     rows = [
-        ("image", f"{summary['repository']}:{summary['reference']}"),
-        ("digest", summary["digest"]),
-        ("index digest", summary["indexDigest"] or "-"),
-        ("media type", summary["mediaType"]),
-        ("platform", summary["platform"] or "-"),
-        ("platforms", ", ".join(summary["platforms"]) or "-"),
-        ("created", summary["created"] or "-"),
-        ("size", f"{summary['totalSize']} bytes in {len(summary['layers'])} layers"),
+        ("image", f"{metadata.repository}:{metadata.reference}"),
+        ("digest", metadata.digest),
+        ("index digest", metadata.index_digest or "-"),
+        ("media type", metadata.media_type),
+        ("platform", metadata.platform or "-"),
+        ("platforms", ", ".join(metadata.platforms) or "-"),
+        ("created", metadata.config.created or "-"),
+        ("size", f"{metadata.total_size} bytes in {len(metadata.layers)} layers"),
     ]
     for key, value in rows:
         print(f"{key:<13} {value}")
     print()
     print(f"{'LAYER':<72} {'SIZE':>12}  MEDIA TYPE")
-    for layer in summary["layers"]:
-        print(f"{layer['digest']:<72} {layer['size']:>12}  {layer['mediaType']}")
+    for layer in metadata.layers:
+        print(f"{layer.digest:<72} {layer.size:>12}  {layer.media_type}")
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,11 +73,11 @@ def _describe(args: argparse.Namespace, settings: Settings) -> int:
     ref = parse_image(args.image)
     platform = Platform.parse(args.platform) if args.platform else None
     with client_for(_credentials(args, settings, ref.registry), settings) as client:
-        summary = image_summary(client.resolve(ref.repository, ref.reference, platform))
+        metadata = image_metadata(client.resolve(ref.repository, ref.reference, platform))
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(metadata.model_dump_json(by_alias=True, indent=2))
     else:
-        _print_describe(summary)
+        _print_describe(metadata)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions._image_metadata import image_config, mask_build_step
+from shared.image_metadata import image_config, mask_build_step
 
 
 @pytest.mark.parametrize(
