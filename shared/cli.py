@@ -1,7 +1,8 @@
 """``registry-agent``: the command line.
 
 ``list`` and ``describe`` talk to a registry directly (handy for checking credentials and network
-paths from the agent's host); ``serve`` runs every function behind the emulator router.
+paths from the agent's host); ``scan`` inventories an image from a registry, an OCI layout or an
+archive; ``serve`` runs every function behind the emulator router.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from shared import errors
 from shared.api import ImageMetadata
@@ -81,6 +83,51 @@ def _describe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _scan(args: argparse.Namespace, settings: Settings) -> int:
+    # Loaded here: the catalogers and output formats are only needed by this command.
+    from shared.image import is_local, open_source
+    from shared.image.cache import LayerCache, reader_key
+    from shared.image.layer import LayerLimits
+    from shared.progress import ByteProgress
+    from shared.scan.catalogers import default_catalogers
+    from shared.scan.engine import bytes_to_read, scan
+    from shared.scan.image_facts import output_image_info
+    from shared.scan.output import render
+
+    platform = Platform.parse(args.platform) if args.platform else None
+    output_format = args.format or ("snyk" if args.json else "table")
+    catalogers = default_catalogers()
+    limits = LayerLimits.from_settings(settings)
+    cache = LayerCache.under(settings.state_dir, settings.layer_cache_max_bytes)
+    with ExitStack() as stack:
+        client, host = None, None
+        if not is_local(args.image):
+            credentials = _credentials(args, settings, parse_image(args.image).registry)
+            client = stack.enter_context(client_for(credentials, settings))
+            host = credentials.host if isinstance(credentials, UserPassCredentials) else None
+        source = open_source(args.image, client=client, platform=platform, registry=host)
+        stack.callback(source.close)
+        key = reader_key(catalogers, limits)
+        progress = ByteProgress.on_tty(bytes_to_read(source, cache, key))
+        try:
+            inventory = scan(
+                source,
+                catalogers,
+                max_image_size=settings.snyk_max_image_size_in_bytes,
+                cache=cache,
+                limits=limits,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
+    rendered = render(inventory, output_image_info(source.info), output_format)
+    print(rendered if isinstance(rendered, str) else json.dumps(rendered, indent=2))
+    for warning in inventory.warnings:
+        print(f"registry-agent: warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from emulator.server import serve  # the server pulls in gunicorn and flask: load it only here
 
@@ -109,6 +156,21 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("image", help="[registry/]repository[:tag][@digest]")
     describe.add_argument("--platform", help="os/architecture[/variant] (default linux/amd64)")
     describe.set_defaults(run=_describe)
+    scanning = commands.add_parser(
+        "scan",
+        parents=[registry_options],
+        help="list the packages in an image",
+        description="IMAGE is [registry/]repository[:tag][@digest], oci-dir:PATH[:NAME], "
+        "oci-archive:PATH[:NAME] or docker-archive:PATH[:REPO:TAG]. --json without --format means snyk.",
+    )
+    scanning.add_argument(
+        "image", help="registry image, oci-dir:PATH, oci-archive:PATH or docker-archive:PATH"
+    )
+    scanning.add_argument("--platform", help="os/architecture[/variant] (default linux/amd64)")
+    scanning.add_argument(
+        "--format", choices=("snyk", "cyclonedx", "spdx", "table"), help="output format (default: table)"
+    )
+    scanning.set_defaults(run=_scan)
     serve = commands.add_parser("serve", help="serve every function (the emulator router)")
     serve.set_defaults(run=_serve)
     return parser

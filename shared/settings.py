@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     scan_max_layer_bytes: int = Field(
         8 * 1024**3,
         gt=0,
-        description="Largest uncompressed size of one layer; a bigger one (or a decompression bomb) fails the scan.",
+        description="Largest uncompressed size of one layer; a bigger one (or a decompression bomb) fails "
+        "the scan.",
     )
     scan_max_layer_entries: int = Field(
         500_000, gt=0, description="Most tar entries in one layer; more fails the scan."

@@ -1,0 +1,130 @@
+"""A layer's stored bytes as an uncompressed, size-capped stream.
+
+The compression is read from the first bytes, not from the media type (which Docker archives lack
+and some registries get wrong): gzip ``1f 8b``, zstd ``28 b5 2f fd``, anything else is taken as a
+plain tar. Every read asks the decompressor for at most what the caller wants, so a small blob that
+inflates to terabytes (a decompression bomb) costs no more memory than a normal one, and the count
+of uncompressed bytes stops it at the per-layer cap.
+
+The uncompressed bytes are hashed as they pass, for the check against the config's ``diff_id``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import zstandard
+
+from shared.errors import CorruptLayer, LayerTooLarge
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_UNSUPPORTED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+# zstd frames may ask for a window up to 2 GiB; 128 MiB is zstd's own default limit for decoders and
+# what `zstd --long` produces at most by default.
+MAX_ZSTD_WINDOW = 1 << 27
+READ_SIZE = 256 * 1024
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks, reporting each chunk's size as it arrives."""
+
+    def __init__(self, chunks: Iterator[bytes], on_read: Callable[[int], None] | None = None) -> None:
+        self._chunks = chunks
+        self._on_read = on_read
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _next(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                if self._on_read is not None:
+                    self._on_read(len(chunk))
+                self._buffer = memoryview(chunk)
+                return True
+        return False
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._buffer and not self._next():
+            return 0
+        count = min(len(target), len(self._buffer))
+        target[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        return count
+
+    def prefix(self, size: int) -> bytes:
+        """The first ``size`` bytes (fewer at the end of the stream), left in place to be read again."""
+        held = bytes(self._buffer)
+        while len(held) < size and self._next():
+            held += bytes(self._buffer)
+        self._buffer = memoryview(held)
+        return held[:size]
+
+    def drain(self) -> None:
+        """Read to the end, so that the source's digest check (raised at its end) runs."""
+        self._buffer = memoryview(b"")
+        while self._next():
+            self._buffer = memoryview(b"")
+
+
+class LayerStream(io.RawIOBase):
+    """The uncompressed layer: counted, capped at ``limit`` bytes, hashed."""
+
+    def __init__(self, raw: ChunkReader, *, limit: int, what: str) -> None:
+        self.raw = raw
+        self.what = what
+        self.limit = limit
+        self.count = 0
+        self.hasher = hashlib.sha256()
+        head = raw.prefix(8)
+        self.compression = "plain"
+        inner: _Readable = raw
+        if head.startswith(GZIP_MAGIC):
+            self.compression = "gzip"
+            inner = gzip.GzipFile(fileobj=io.BufferedReader(raw, READ_SIZE), mode="rb")
+        elif head.startswith(ZSTD_MAGIC):
+            self.compression = "zstd"
+            inner = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW).stream_reader(
+                io.BufferedReader(raw, READ_SIZE), read_size=READ_SIZE, read_across_frames=True, closefd=False
+            )
+        else:
+            for magic, name in _UNSUPPORTED.items():
+                if head.startswith(magic):
+                    raise CorruptLayer(f"{what}: {name} compression is not an OCI layer format")
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(min(len(target), READ_SIZE))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise LayerTooLarge(
+                f"{self.what}: more than {self.limit} bytes uncompressed (SCAN_MAX_LAYER_BYTES); "
+                "a decompression bomb or an oversized layer"
+            )
+        self.hasher.update(data)
+        target[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read what the tar reader left (end-of-archive padding, trailing frames), then the source."""
+        sink = bytearray(READ_SIZE)
+        while self.readinto(sink):
+            pass
+        self.raw.drain()
+
+    @property
+    def diff_id(self) -> str:
+        return "sha256:" + self.hasher.hexdigest()
