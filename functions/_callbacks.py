@@ -132,6 +132,11 @@ def callback_id(scan_id: str, kind: Kind) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"registry-agent:callback:{scan_id}:{kind}"))
 
 
+def callback_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What goes back through the broker: everything but the SBOM renderings kept for ``?format=``."""
+    return None if result is None else {k: v for k, v in result.items() if k != "sbom"}
+
+
 def build_callbacks(
     scan_id: str, targets: Sequence[Target], image: str, outcome: Outcome, context: Mapping[str, Any]
 ) -> list[NewCallback]:
@@ -142,7 +147,7 @@ def build_callbacks(
             "scan_id": scan_id,
             "status": outcome.status,
         }
-        details = {"image": image, "result": outcome.result, "error": outcome.error}
+        details = {"image": image, "result": callback_result(outcome.result), "error": outcome.error}
         model = (
             ScanDoneCallback(**common)
             if target.kind == "done"

@@ -15,7 +15,6 @@ import functions_framework
 
 from functions import _registry
 from functions._http import Routes, parse_query, request_credentials
-from shared.image_metadata import image_metadata
 from shared.api import (
     CredentialsCheck,
     Healthcheck,
@@ -26,6 +25,7 @@ from shared.api import (
 )
 from shared.credentials import UserPassCredentials
 from shared.errors import BadRequest
+from shared.image_metadata import image_metadata
 
 routes = Routes()
 

@@ -8,18 +8,28 @@ a callback; then the job is dispatched (``SCAN_DISPATCH``) and 202 ``{"scanId"}`
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import flask
 import functions_framework
 
 from functions import _registry
-from functions._callbacks import api_of, callback_targets
-from functions._http import Routes, json_response, parse_model, read_json_object, request_credentials
-from shared.api import ErrorDetail, ScanAccepted, ScanRequest, ScanStatus
+from functions._callbacks import api_of, callback_result, callback_targets
+from functions._http import (
+    Routes,
+    json_response,
+    parse_model,
+    parse_query,
+    read_json_object,
+    request_credentials,
+)
+from shared.api import ErrorDetail, ScanAccepted, ScanRequest, ScanStatus, ScanStatusQuery
+from shared.errors import NotFound
 from shared.jobs import JobKind, NewJob, dispatcher_for
 from shared.settings import get_settings
 
 routes = Routes()
+
 
 # Injection point: tests (or another deployment) may hand scans to a different backend.
 dispatcher_factory = dispatcher_for
@@ -56,13 +66,24 @@ def _discover_v1(request: flask.Request) -> flask.Response:
 
 @routes.get("/scan/<scan_id>")
 def _status(request: flask.Request, scan_id: str) -> ScanStatus:
+    output_format = parse_query(ScanStatusQuery, request).format
     job = dispatcher_factory(get_settings()).status(scan_id)
     return ScanStatus(
         scan_id=job.id,
         status=job.status,  # the table's CHECK constraint allows the same four values
-        result=job.result,
+        result=result_in(job.result, output_format),
         error=ErrorDetail(**job.error) if job.error else None,
     )
+
+
+def result_in(result: dict[str, Any] | None, output_format: str) -> dict[str, Any] | None:
+    """``snyk`` is the result as the callbacks carry it; an SBOM format is its stored rendering."""
+    if result is None or output_format == "snyk":
+        return callback_result(result)
+    sbom = (result.get("sbom") or {}).get(output_format)
+    if sbom is None:
+        raise NotFound(f"scan {result.get('image', {}).get('name', '')} has no {output_format} rendering")
+    return dict(sbom)
 
 
 @functions_framework.http

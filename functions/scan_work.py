@@ -1,8 +1,8 @@
 """The work of one scan: ``run_scan(job) -> result``, pluggable into the worker pool and ``scan_event``.
 
-For now a scan resolves the image and reports its metadata; the scan engine will replace the body
-and keep the contract (raise ``AgentError`` on failure, return a JSON-able dict on success). Every
-error leaving here has the job's secrets scrubbed from its message.
+The result is what the callbacks carry: the image's identity and the Snyk-shaped ``scanResults``;
+the SBOM renderings ride along under ``sbom`` for ``GET /scan/<id>?format=`` and are not sent back
+through the broker. Failure is an ``AgentError`` whose message has the job's secrets scrubbed out.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import traceback
 from typing import Any
 
 from functions import _registry
-from shared.image_metadata import image_metadata
 from shared.api import ScanRequest
-from shared.credentials import parse_credentials
-from shared.errors import AgentError, CredentialsError, ImageTooLarge
+from shared.credentials import UserPassCredentials, parse_credentials
+from shared.errors import AgentError, CredentialsError
 from shared.jobs import ScanJob
 from shared.redact import scrub
+from shared.scan.pipeline import ScanOutcome, scan_image
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -33,18 +33,33 @@ def job_credentials(encoded: str | None) -> _registry.Credentials:
     return parse_credentials(fallback.get_secret_value())
 
 
+SBOM_FORMATS = ("cyclonedx", "spdx")
+
+
+def scan_result(outcome: ScanOutcome) -> dict[str, Any]:
+    image = outcome.image
+    return {
+        "image": {
+            "name": image.name,
+            "tag": image.tag,
+            "digest": image.manifest_digest,
+            "indexDigest": image.index_digest,
+            "platform": image.platform,
+        },
+        **outcome.render("snyk"),  # type: ignore[dict-item]
+        "sbom": {name: outcome.render(name) for name in SBOM_FORMATS},
+    }
+
+
 def _scan(job: ScanJob, credentials: _registry.Credentials) -> dict[str, Any]:
     request = ScanRequest.model_validate(job.request)
-    ref = _registry.parse_image(request.image)
     platform = _registry.parse_platform(request.platform)
+    host = credentials.host if isinstance(credentials, UserPassCredentials) else None
     with _registry.open_client(credentials) as client:
-        image = client.resolve(ref.repository, ref.reference, platform)
-    limit = get_settings().snyk_max_image_size_in_bytes
-    if image.total_size > limit:
-        raise ImageTooLarge(
-            f"the image is {image.total_size} bytes, over SNYK_MAX_IMAGE_SIZE_IN_BYTES ({limit})"
+        outcome = scan_image(
+            request.image, get_settings(), client=client, registry_host=host, platform=platform
         )
-    return {"image": image_metadata(image).model_dump(by_alias=True, mode="json")}
+    return scan_result(outcome)
 
 
 def run_scan(job: ScanJob) -> dict[str, Any]:

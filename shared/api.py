@@ -191,6 +191,14 @@ class ScanAccepted(ApiModel):
     scan_id: str
 
 
+class ScanStatusQuery(ApiModel):
+    format: Literal["snyk", "cyclonedx", "spdx"] = Field(
+        "snyk",
+        description="`snyk`: the result as the callbacks carry it (`image`, `scanResults`); "
+        "`cyclonedx` (1.6 JSON) or `spdx` (2.3 JSON): the SBOM of the same inventory.",
+    )
+
+
 class ScanStatus(ApiModel):
     scan_id: str
     status: ScanState
@@ -363,10 +371,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/scan/{scanId}",
         "scan",
-        "State of an accepted scan (local dispatch only).",
+        "State of an accepted scan (local dispatch only); the result in the chosen format.",
         ScanStatus,
+        query=ScanStatusQuery,
         credentials=False,
-        errors=(404, 501),
+        errors=(404, 422, 501),
     ),
     Operation(
         "POST",

@@ -85,43 +85,28 @@ def _describe(args: argparse.Namespace, settings: Settings) -> int:
 
 def _scan(args: argparse.Namespace, settings: Settings) -> int:
     # Loaded here: the catalogers and output formats are only needed by this command.
-    from shared.image import is_local, open_source
-    from shared.image.cache import LayerCache, reader_key
-    from shared.image.layer import LayerLimits
+    from shared.image import is_local
     from shared.progress import ByteProgress
-    from shared.scan.catalogers import default_catalogers
-    from shared.scan.engine import bytes_to_read, scan
-    from shared.scan.image_facts import output_image_info
-    from shared.scan.output import render
+    from shared.scan.pipeline import scan_image
 
     platform = Platform.parse(args.platform) if args.platform else None
     output_format = args.format or ("snyk" if args.json else "table")
-    catalogers = default_catalogers()
-    limits = LayerLimits.from_settings(settings)
-    cache = LayerCache.under(settings.state_dir, settings.layer_cache_max_bytes)
     with ExitStack() as stack:
         client, host = None, None
         if not is_local(args.image):
             credentials = _credentials(args, settings, parse_image(args.image).registry)
             client = stack.enter_context(client_for(credentials, settings))
             host = credentials.host if isinstance(credentials, UserPassCredentials) else None
-        source = open_source(args.image, client=client, platform=platform, registry=host)
-        stack.callback(source.close)
-        key = reader_key(catalogers, limits)
-        progress = ByteProgress.on_tty(bytes_to_read(source, cache, key))
-        try:
-            inventory = scan(
-                source,
-                catalogers,
-                max_image_size=settings.snyk_max_image_size_in_bytes,
-                cache=cache,
-                limits=limits,
-                progress=progress,
-            )
-        finally:
-            if progress is not None:
-                progress.finish()
-    rendered = render(inventory, output_image_info(source.info), output_format)
+        outcome = scan_image(
+            args.image,
+            settings,
+            client=client,
+            registry_host=host,
+            platform=platform,
+            progress_for=ByteProgress.on_tty,
+        )
+    inventory = outcome.inventory
+    rendered = outcome.render(output_format)
     print(rendered if isinstance(rendered, str) else json.dumps(rendered, indent=2))
     for warning in inventory.warnings:
         print(f"registry-agent: warning: {warning}", file=sys.stderr)

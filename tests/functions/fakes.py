@@ -6,7 +6,13 @@ Inject with ``monkeypatch.setattr(functions._registry, "client_factory", fake.fa
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
+import io
 import json
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +34,30 @@ INDEX_DIGEST = "sha256:" + "1" * 64
 AMD64_DIGEST = "sha256:" + "2" * 64
 ARM64_DIGEST = "sha256:" + "3" * 64
 CONFIG_DIGEST = "sha256:" + "4" * 64
-LAYER_DIGESTS = ["sha256:" + "5" * 64, "sha256:" + "6" * 64]
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+# Two real layers, so a scan through the fake runs the whole engine: an Alpine base with one package.
+LAYERS = [
+    _layer(
+        {
+            "etc/os-release": b'ID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n',
+            "lib/apk/db/installed": b"P:musl\nV:1.2.4_git20230717-r4\nA:x86_64\no:musl\nL:MIT\n\n",
+        }
+    ),
+    _layer({"srv/app/readme.txt": b"hello"}),
+]
+BLOBS = {"sha256:" + hashlib.sha256(blob).hexdigest(): blob for blob in LAYERS}
+LAYER_DIGESTS = list(BLOBS)
 PUSHED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -58,8 +87,7 @@ def image(repository: str, reference: str, platform: Platform | None = None) -> 
         ],
     }
     layers = [
-        Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", d, 1000 + i)
-        for i, d in enumerate(LAYER_DIGESTS)
+        Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", d, len(BLOBS[d])) for d in LAYER_DIGESTS
     ]
     return ResolvedImage(
         repository=repository,
@@ -144,6 +172,11 @@ class FakeClient:
         if reference.startswith("sha256:") or reference in self._tags(repository):
             return image(repository, reference, platform)
         raise errors.NotFound(f"manifest {reference} not found")
+
+    @contextmanager
+    def open_blob(self, repository: str, digest: str, size: int | None = None) -> Iterator[Iterator[bytes]]:
+        self._call("open_blob", repository, digest)
+        yield iter([BLOBS[digest]])
 
     def head_digest(self, repository: str, reference: str) -> str:
         self._call("head_digest", repository, reference)

@@ -18,6 +18,7 @@ from tests.functions.fakes import (
     ENCODED,
     ENV_SECRET,
     INDEX_DIGEST,
+    LAYERS,
     FakeRegistry,
 )
 
@@ -116,8 +117,8 @@ def test_image_metadata_body(fake_registry: FakeRegistry) -> None:
     assert body["config"]["envNames"] == ["PATH", "API_TOKEN"]
     assert body["config"]["entrypoint"] == ["/docker-entrypoint.sh"]
     assert body["config"]["labels"] == {"maintainer": "team@example.com"}
-    assert [layer["size"] for layer in body["layers"]] == [1000, 1001]
-    assert body["totalSize"] == 2001
+    assert [layer["size"] for layer in body["layers"]] == [len(blob) for blob in LAYERS]
+    assert body["totalSize"] == sum(len(blob) for blob in LAYERS)
     # Environment values and build arguments never leave, not even through the history.
     assert ENV_SECRET not in response.get_data(as_text=True)
     assert body["config"]["history"][1]["createdBy"] == "ENV API_TOKEN=***"

@@ -59,8 +59,33 @@ def test_scan_is_accepted_then_runs(fake_registry: FakeRegistry, agent_env: Call
 
     job = _queue().get(scan_id)
     assert job is not None and job.credentials is None  # credentials are forgotten once the job is done
-    callbacks = [m.url for m in _outbox_for(scan_id)]
-    assert callbacks == [f"{BROKER}/api/v2/import/result", f"{BROKER}/api/v2/import/done"]
+    callbacks = _outbox_for(scan_id)
+    assert [m.url for m in callbacks] == [f"{BROKER}/api/v2/import/result", f"{BROKER}/api/v2/import/done"]
+    # The callback carries the Snyk-shaped result, not the SBOM renderings kept for ?format=.
+    assert "sbom" not in callbacks[0].payload["result"]
+    assert callbacks[0].payload["result"]["scanResults"] == status["result"]["scanResults"]
+
+
+def test_scan_result_holds_the_engine_inventory_in_every_format(
+    fake_registry: FakeRegistry, agent_env: Callable[..., None]
+) -> None:
+    scan_id = call(scan, "POST", "/scan", headers=AUTH, json={"image": "library/nginx:1.25"}).get_json()[
+        "scanId"
+    ]
+    _work_one()
+    snyk = call(scan, "GET", f"/scan/{scan_id}").get_json()["result"]
+    # The fake's first layer is an Alpine base whose apk database lists musl (tests/functions/fakes.py).
+    os_result = snyk["scanResults"][0]
+    assert os_result["identity"]["type"] == "apk"
+    dep_graph = next(f["data"] for f in os_result["facts"] if f["type"] == "depGraph")
+    assert dep_graph["pkgManager"]["repositories"] == [{"alias": "alpine:3.19.1"}]
+    assert any(p["info"]["name"].endswith("musl") for p in dep_graph["pkgs"])
+    cyclonedx = call(scan, "GET", f"/scan/{scan_id}?format=cyclonedx").get_json()["result"]
+    assert cyclonedx["bomFormat"] == "CycloneDX" and any(c["name"] == "musl" for c in cyclonedx["components"])
+    spdx = call(scan, "GET", f"/scan/{scan_id}?format=spdx").get_json()["result"]
+    assert spdx["spdxVersion"] == "SPDX-2.3" and any(p["name"] == "musl" for p in spdx["packages"])
+    bad = call(scan, "GET", f"/scan/{scan_id}?format=xml")
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "INVALID_REQUEST"
 
 
 def test_discover_is_v1(fake_registry: FakeRegistry, agent_env: Callable[..., None]) -> None:

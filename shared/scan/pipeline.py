@@ -1,0 +1,72 @@
+"""One scan from image to inventory, as both the CLI and the scan function run it.
+
+It wires the pieces each caller would otherwise assemble: the default catalogers, the layer caps and
+the layer cache from the settings, the image source, and the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.image import open_source
+from shared.image.cache import LayerCache, reader_key
+from shared.image.layer import LayerLimits
+from shared.registry import Platform, RegistryClient
+from shared.scan.catalogers import default_catalogers
+from shared.scan.engine import bytes_to_read, scan
+from shared.scan.image_facts import output_image_info
+from shared.scan.model import Inventory
+from shared.scan.output import ImageInfo, render
+from shared.settings import Settings
+
+
+class Progress(Protocol):
+    """What a progress display offers the pipeline: count bytes as they come, then finish."""
+
+    def __call__(self, count: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class ScanOutcome:
+    inventory: Inventory
+    image: ImageInfo
+
+    def render(self, output_format: str) -> dict[str, Any] | str:
+        return render(self.inventory, self.image, output_format)
+
+
+def scan_image(
+    spec: str,
+    settings: Settings,
+    *,
+    client: RegistryClient | None = None,
+    registry_host: str | None = None,
+    platform: Platform | None = None,
+    progress_for: Callable[[int], Progress | None] | None = None,
+) -> ScanOutcome:
+    """Scan ``spec``: an image in the registry ``client`` talks to, or ``oci-dir:``/``oci-archive:``/
+    ``docker-archive:`` paths. ``progress_for(total_bytes)`` may return a display to feed."""
+    catalogers = default_catalogers()
+    limits = LayerLimits.from_settings(settings)
+    cache = LayerCache.under(settings.state_dir, settings.layer_cache_max_bytes)
+    with open_source(spec, client=client, platform=platform, registry=registry_host) as source:
+        progress = None
+        if progress_for is not None:
+            progress = progress_for(bytes_to_read(source, cache, reader_key(catalogers, limits)))
+        try:
+            inventory = scan(
+                source,
+                catalogers,
+                max_image_size=settings.snyk_max_image_size_in_bytes,
+                cache=cache,
+                limits=limits,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
+        return ScanOutcome(inventory, output_image_info(source.info))
