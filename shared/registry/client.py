@@ -101,6 +101,11 @@ class RegistryClient:
     def close(self) -> None:
         self.transport.close()
 
+    def canonical_repository(self, repository: str) -> str:
+        """The name the registry knows a repository by; a vendor with an implicit namespace
+        (Docker Hub's ``library/``) overrides this."""
+        return repository
+
     def _v2(self, path: str) -> str:
         return self.transport.url(f"{self.prefix}/v2{path}")
 
@@ -122,7 +127,7 @@ class RegistryClient:
     # -- listing ---------------------------------------------------------------------------
 
     def _pages(
-        self, first_url: str, scope: str, what: str, key: str
+        self, first_url: str, scope: str | None, what: str, key: str
     ) -> Iterator[tuple[list[str], str | None]]:
         url: str | None = first_url
         seen: set[str] = set()
@@ -157,6 +162,7 @@ class RegistryClient:
         return self._v2(f"/{validate_repository(repository)}/tags/list")
 
     def list_tags(self, repository: str) -> list[str]:
+        repository = self.canonical_repository(repository)
         tags: list[str] = []
         for page, _ in self._pages(
             f"{self._tags_url(repository)}?n={PAGE_SIZE}",
@@ -169,6 +175,7 @@ class RegistryClient:
 
     def list_tags_page(self, repository: str, n: int = 100, cursor: str | None = None) -> TagPage:
         """One page of tags; ``next_cursor`` is the registry's own next link, made opaque."""
+        repository = self.canonical_repository(repository)
         base = self._tags_url(repository)
         if cursor:
             url = self._decode_cursor(cursor, base)
@@ -193,6 +200,7 @@ class RegistryClient:
 
         The plain v2 API has no push dates; vendor modules that know them override this.
         """
+        repository = self.canonical_repository(repository)
         tags = self.list_tags(repository)
 
         def describe(tag: str) -> TagInfo:
@@ -207,11 +215,10 @@ class RegistryClient:
     # -- manifests -------------------------------------------------------------------------
 
     def _manifest_url(self, repository: str, reference: str) -> str:
-        return self._v2(
-            f"/{validate_repository(repository)}/manifests/{validate_reference(reference)}"
-        )
+        return self._v2(f"/{validate_repository(repository)}/manifests/{validate_reference(reference)}")
 
     def head_digest(self, repository: str, reference: str) -> str:
+        repository = self.canonical_repository(repository)
         what = f"manifest {repository}:{reference}"
         response = self.transport.request(
             "HEAD",
@@ -230,6 +237,7 @@ class RegistryClient:
         return self.get_manifest(repository, reference).digest
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
+        repository = self.canonical_repository(repository)
         what = (
             f"manifest {repository}:{reference}"
             if not is_digest(reference)
@@ -271,6 +279,7 @@ class RegistryClient:
 
     def resolve(self, repository: str, reference: str, platform: Platform | None = None) -> ResolvedImage:
         """The image a reference names, for one platform: manifest, config and layers."""
+        repository = self.canonical_repository(repository)
         manifest = self.get_manifest(repository, reference)
         index: Manifest | None = None
         platforms: list[Platform] = []
@@ -368,6 +377,7 @@ class RegistryClient:
 
     def read_blob(self, repository: str, digest: str, limit: int, size: int | None = None) -> bytes:
         """A small blob (a config) whole, verified against its digest."""
+        repository = self.canonical_repository(repository)
         body = read_limited(self._blob_response(repository, digest), limit, f"blob {digest}")
         if size is not None and len(body) != size:
             raise errors.ProtocolError(f"blob {digest}: {len(body)} bytes, descriptor says {size}")
@@ -379,6 +389,7 @@ class RegistryClient:
         self, repository: str, digest: str, size: int | None = None, chunk_size: int = CHUNK_SIZE
     ) -> Iterator[Iterator[bytes]]:
         """Stream a blob in chunks; the iterator raises at its end if length or digest is wrong."""
+        repository = self.canonical_repository(repository)
         response = self._blob_response(repository, digest)
         what = f"blob {digest}"
 

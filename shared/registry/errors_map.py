@@ -45,8 +45,35 @@ def oci_errors(body: bytes) -> list[tuple[str, str]]:
     ]
 
 
-def error_for(response: requests.Response, what: str, secrets: tuple[str, ...] = ()) -> errors.RegistryError:
-    """The typed error for a failed response; reads at most 64 KiB of its body."""
+def api_message(body: bytes) -> str:
+    """The human message of a vendor API's error body, whichever of the usual shapes it has.
+
+    GitHub, GitLab, DigitalOcean and Docker Hub send ``message``; Quay ``error_message``/``detail``;
+    Google APIs ``{"error": {"message": ...}}``; OAuth2 endpoints ``error_description``.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    nested = document.get("error")
+    if isinstance(nested, dict):
+        document = nested
+    for key in ("message", "error_message", "error_description", "detail", "error"):
+        value = document.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def error_for(
+    response: requests.Response, what: str, secrets: tuple[str, ...] = (), *, who: str = "registry"
+) -> errors.RegistryError:
+    """The typed error for a failed response; reads at most 64 KiB of its body.
+
+    ``who`` names the answering service in the message (a vendor API rather than the registry).
+    """
     body = b""
     try:
         body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if response.raw else response.content
@@ -55,13 +82,15 @@ def error_for(response: requests.Response, what: str, secrets: tuple[str, ...] =
     finally:
         response.close()
     found = oci_errors(body)
-    code, detail = found[0] if found else ("", "")
+    code, detail = found[0] if found else ("", api_message(body))
     cls = _BY_CODE.get(code) or _BY_STATUS.get(response.status_code)
     if cls is None:
         cls = errors.RegistryUnavailable if response.status_code >= 500 else errors.RegistryError
-    message = f"{what}: registry answered {response.status_code}"
-    if code or detail:
+    message = f"{what}: {who} answered {response.status_code}"
+    if code:
         message += f" {code}: {detail}".rstrip(": ")
+    elif detail:
+        message += f": {detail}"
     error = cls(scrub(message[:500], secrets))
     if code and cls.code != code and cls in (errors.RegistryError, errors.NotFound):
         error.code = code

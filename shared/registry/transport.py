@@ -18,7 +18,9 @@ from shared import errors
 from shared.redact import scrub
 from shared.registry.auth import Authenticator
 from shared.registry.errors_map import error_for
-from shared.registry.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from shared.registry.login import Login, static_login
+from shared.registry.policy import ResponsePolicy
+from shared.registry.retry import RETRY_STATUSES, RetryPolicy
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -42,6 +44,8 @@ class Transport:
         retry: RetryPolicy | None = None,
         secrets: tuple[str, ...] = (),
         sleep: Callable[[float], None] = time.sleep,
+        login: Login | None = None,
+        policy: ResponsePolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
@@ -49,11 +53,28 @@ class Transport:
         self.verify = verify
         self.timeout = (min(10.0, timeout), timeout)
         self.retry = retry or RetryPolicy()
-        self.secrets = tuple(s for s in (password, *secrets) if s)
+        self._secrets = tuple(s for s in (password, *secrets) if s)
         self.sleep = sleep
+        self.policy = policy or ResponsePolicy()
+        self._logins: list[Login] = []
         self.auth = Authenticator(
-            username, password, plain_http=self.base_url.startswith("http://"), send=self.send
+            login or static_login(username, password),
+            plain_http=self.base_url.startswith("http://"),
+            send=self.send,
         )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Everything to scrub from messages: fixed secrets and whatever any login minted."""
+        minted = [s for login in (self.auth.login, *self._logins) for s in login.secrets]
+        return self._secrets + tuple(minted)
+
+    def track(self, login: Login) -> None:
+        """Scrub what another login (a vendor API's) mints from this transport's messages too."""
+        self._logins.append(login)
+
+    def add_secrets(self, *secrets: str) -> None:
+        self._secrets += tuple(s for s in secrets if s and s not in self._secrets)
 
     def close(self) -> None:
         self.session.close()
@@ -84,7 +105,7 @@ class Transport:
             response = self.send(method, url, headers=request_headers, what=what)
             if response.status_code != 401 or attempt == tries - 1:
                 break
-            if not self.auth.on_unauthorized(response, scope):
+            if not self.auth.on_unauthorized(response, scope, sent=authorization is not None):
                 break
             response.close()
         if response.status_code not in ok:
@@ -100,30 +121,46 @@ class Transport:
         headers: dict[str, str] | None = None,
         params: Any = None,
         data: Any = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> requests.Response:
-        """One logical request: retried on transient failures, redirects followed by hand."""
-        deadline = time.monotonic() + self.retry.budget_seconds
+        """One logical request: retried on transient failures, redirects followed by hand.
+
+        ``timeout`` and ``retry`` override the registry's for calls that must fail fast (a cloud
+        metadata service that is not there).
+        """
+        retry = retry or self.retry
+        deadline = time.monotonic() + retry.budget_seconds
         attempt = 0
+        self.policy.before(method, url, what)
         while True:
             try:
-                response = self._follow_redirects(method, url, headers or {}, params, data, what)
+                response = self._follow_redirects(method, url, headers or {}, params, data, what, timeout)
             except (requests.ConnectionError, requests.Timeout) as failure:
-                delay = self.retry.backoff(attempt)
-                if attempt >= self.retry.max_retries or time.monotonic() + delay > deadline:
-                    raise self._connection_error(failure, what) from None
+                delay = retry.backoff(attempt)
+                if attempt >= retry.max_retries or time.monotonic() + delay > deadline:
+                    raise self._connection_error(failure, what, url) from None
             else:
+                self.policy.after(response)
                 if response.status_code not in RETRY_STATUSES or method not in ("GET", "HEAD", "POST"):
                     return response
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = retry_after if retry_after is not None else self.retry.backoff(attempt)
-                if attempt >= self.retry.max_retries or time.monotonic() + delay > deadline:
+                retry_after = self.policy.retry_delay(response)
+                delay = retry_after if retry_after is not None else retry.backoff(attempt)
+                if attempt >= retry.max_retries or time.monotonic() + delay > deadline:
                     return response  # the caller maps the final status to a typed error
                 response.close()
             attempt += 1
             self.sleep(delay)
 
     def _follow_redirects(
-        self, method: str, url: str, headers: dict[str, str], params: Any, data: Any, what: str
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        params: Any,
+        data: Any,
+        what: str,
+        timeout: float | None = None,
     ) -> requests.Response:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -135,7 +172,7 @@ class Transport:
                 data=data,
                 stream=True,
                 allow_redirects=False,
-                timeout=self.timeout,
+                timeout=(timeout, timeout) if timeout else self.timeout,
                 verify=self.verify,
             )
             if response.status_code not in REDIRECT_STATUSES or "Location" not in response.headers:
@@ -152,15 +189,14 @@ class Transport:
                 method, data = "GET", None
         raise errors.ProtocolError(f"{what}: more than {MAX_REDIRECTS} redirects")
 
-    def _connection_error(self, failure: Exception, what: str) -> errors.RegistryError:
+    def _connection_error(self, failure: Exception, what: str, url: str) -> errors.RegistryError:
+        host = urlsplit(url).netloc or urlsplit(self.base_url).netloc
         if isinstance(failure, requests.Timeout):
-            return errors.RegistryTimeout(f"{what}: registry did not answer in time")
+            return errors.RegistryTimeout(f"{what}: {host} did not answer in time")
         if isinstance(failure, requests.exceptions.SSLError):
             return errors.RegistryUnavailable(
-                f"{what}: TLS verification failed for {urlsplit(self.base_url).netloc} "
+                f"{what}: TLS verification failed for {host} "
                 "(set REQUESTS_CA_BUNDLE, or INSECURE_REGISTRIES for plain HTTP)"
             )
         detail = scrub(type(failure).__name__, self.secrets)
-        return errors.RegistryUnavailable(
-            f"{what}: cannot connect to {urlsplit(self.base_url).netloc} ({detail})"
-        )
+        return errors.RegistryUnavailable(f"{what}: cannot connect to {host} ({detail})")
