@@ -22,3 +22,9 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_configuration_table_is_current() -> None:
     assert configuration_table() in README, "regenerate the table with shared.settings.configuration_table()"
+
+
+def test_registry_types_table_matches_its_doc() -> None:
+    doc = (ROOT / "docs" / "registry-types.md").read_text()
+    table = doc[doc.index("| type | authentication") : doc.index("`SNYK_DISABLE_LIST_REPOS=true`")].strip()
+    assert table in README
