@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     )
     scan_dispatch: Literal["local", "pubsub"] = Field(
         "local",
-        description="Where accepted scans go: `local` (SQLite queue under `STATE_DIR`, drained by the emulator "
-        "process) or `pubsub` (published to `PUBSUB_TOPIC` for the `scan_event` function).",
+        description="Where accepted scans go: `local` (SQLite queue under `STATE_DIR`, drained by the "
+        "emulator process) or `pubsub` (published to `PUBSUB_TOPIC` for the `scan_event` function).",
     )
     pubsub_topic: str | None = Field(
         None,
