@@ -22,7 +22,7 @@ from shared import errors
 from shared.registry import digest as digests
 from shared.registry import mediatypes as mt
 from shared.registry.models import Descriptor, Manifest, ResolvedImage, TagInfo, TagPage
-from shared.registry.paging import next_link
+from shared.registry.paging import follow_pages, next_link
 from shared.registry.platform import DEFAULT_PLATFORM, Platform, index_platforms
 from shared.registry.reference import is_digest, validate_digest, validate_reference, validate_repository
 from shared.registry.transport import Transport
@@ -30,7 +30,6 @@ from shared.registry.transport import Transport
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit for a manifest
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_LIST_BYTES = 32 * 1024 * 1024
-MAX_PAGES = 100_000
 PAGE_SIZE = 1000  # the most ECR and CNCF distribution (catalog.maxentries) accept
 CHUNK_SIZE = 1024 * 1024
 METADATA_CONCURRENCY = 4
@@ -65,13 +64,13 @@ def read_limited(response: requests.Response, limit: int, what: str) -> bytes:
     return body
 
 
-def parse_json(body: bytes, what: str) -> dict[str, Any]:
+def parse_json(body: bytes, what: str, sender: str = "registry") -> dict[str, Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise errors.ProtocolError(f"{what}: registry sent malformed JSON") from None
+        raise errors.ProtocolError(f"{what}: {sender} sent malformed JSON") from None
     if not isinstance(document, dict):
-        raise errors.ProtocolError(f"{what}: registry sent JSON that is not an object")
+        raise errors.ProtocolError(f"{what}: {sender} sent JSON that is not an object")
     return document
 
 
@@ -129,26 +128,21 @@ class RegistryClient:
     def _pages(
         self, first_url: str, scope: str | None, what: str, key: str
     ) -> Iterator[tuple[list[str], str | None]]:
-        url: str | None = first_url
-        seen: set[str] = set()
-        while url:
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise errors.ProtocolError(f"{what}: registry's next-page links loop")
-            seen.add(url)
+        def fetch(url: str) -> tuple[tuple[list[str], str | None], str | None]:
             try:
                 document, response = self._get_json(url, scope, what)
             except errors.RegistryError as failure:
                 # Some registries cap the page size lower than we ask: let them choose.
-                if failure.code == "PAGINATION_NUMBER_INVALID" and "n=" in url and len(seen) == 1:
-                    url = url.split("?", 1)[0]
-                    seen.clear()
-                    continue
-                raise
+                if failure.code != "PAGINATION_NUMBER_INVALID" or url != first_url or "n=" not in url:
+                    raise
+                document, response = self._get_json(url.split("?", 1)[0], scope, what)
             items = document.get(key) or []
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise errors.ProtocolError(f"{what}: '{key}' is not a list of names")
-            url = next_link(response.headers.get("Link"), response.url)
-            yield items, url
+            next_url = next_link(response.headers.get("Link"), response.url)
+            return (items, next_url), next_url
+
+        return follow_pages(first_url, fetch, what)
 
     def list_repositories(self) -> list[str]:
         names: list[str] = []

@@ -8,9 +8,16 @@ the registry's host, or a hostile registry could point us anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from shared import errors
+
+T = TypeVar("T")
+
+# A listing longer than this is a registry that never stops answering "next".
+MAX_PAGES = 100_000
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^,;]+)*)")
 _REL = re.compile(r';\s*rel\s*=\s*"?([^";]+)"?', re.IGNORECASE)
@@ -28,3 +35,16 @@ def next_link(header: str | None, request_url: str) -> str | None:
                 raise errors.RefusedHost("registry's next-page link points at another host")
             return target
     return None
+
+
+def follow_pages(first: str, fetch: Callable[[str], tuple[T, str | None]], what: str) -> Iterator[T]:
+    """Each page of a listing: ``fetch(cursor)`` returns the page and the next cursor (a URL or a
+    token), None at the end. A cursor seen before, or too many pages, is a registry that loops."""
+    cursor: str | None = first
+    seen: set[str] = set()
+    while cursor is not None:
+        if cursor in seen or len(seen) >= MAX_PAGES:
+            raise errors.ProtocolError(f"{what}: the registry's next-page links loop")
+        seen.add(cursor)
+        page, cursor = fetch(cursor)
+        yield page

@@ -18,10 +18,10 @@ import requests
 
 from shared import errors
 from shared.registry.auth import basic_header
-from shared.registry.client import MAX_LIST_BYTES, MAX_PAGES, read_limited
+from shared.registry.client import MAX_LIST_BYTES, read_limited
 from shared.registry.errors_map import error_for
 from shared.registry.login import Login, RegistryCredential
-from shared.registry.paging import next_link
+from shared.registry.paging import follow_pages, next_link
 from shared.registry.transport import Transport
 
 
@@ -124,16 +124,14 @@ class RestApi:
         params: Any = None,
     ) -> Iterator[Any]:
         """Each page's document, following ``next_url(document, response)`` until it is None."""
-        url: str | None = first_url
-        seen: set[str] = set()
-        while url:
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise errors.ProtocolError(f"{what}: {self.name}'s next-page links loop")
-            seen.add(url)
-            document, response = self.get(url, what=what, params=params if len(seen) == 1 else None)
-            yield document
+
+        def fetch(url: str) -> tuple[Any, str | None]:
+            # The query parameters belong to the first request; next links carry their own.
+            document, response = self.get(url, what=what, params=params if url == first_url else None)
             found = next_url(document, response)
-            url = self._check_host(found) if found else None
+            return document, self._check_host(found) if found else None
+
+        return follow_pages(first_url, fetch, what)
 
 
 def with_query(url: str, **params: str) -> str:

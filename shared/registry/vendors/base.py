@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from shared import errors
 from shared.credentials import EcrCredentials, UserPassCredentials
-from shared.registry.client import MAX_PAGES, RegistryClient
+from shared.registry.client import RegistryClient
 from shared.registry.login import Login, static_login
-from shared.registry.paging import next_link
+from shared.registry.paging import follow_pages, next_link
 from shared.registry.policy import ResponsePolicy
 from shared.registry.reference import validate_repository
 from shared.registry.retry import RetryPolicy
@@ -94,15 +94,12 @@ class Vendor(RegistryClient, Generic[CredentialsT]):
     def registry_documents(self, first_url: str, scope: str | None, what: str) -> Iterator[dict[str, Any]]:
         """JSON pages of a registry-hosted listing (ACR's ``/acr/v1``, GCR's tags/list), with the
         registry's own token for ``scope``, following ``Link`` as the v2 listings do."""
-        url: str | None = first_url
-        seen: set[str] = set()
-        while url:
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise errors.ProtocolError(f"{what}: registry's next-page links loop")
-            seen.add(url)
+
+        def fetch(url: str) -> tuple[dict[str, Any], str | None]:
             document, response = self._get_json(url, scope, what)
-            yield document
-            url = next_link(response.headers.get("Link"), response.url)
+            return document, next_link(response.headers.get("Link"), response.url)
+
+        return follow_pages(first_url, fetch, what)
 
     def repository_parts(self, repository: str, depth: int, what: str) -> list[str]:
         """``repository`` split into ``depth`` parts, the last one keeping any further slashes."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from functools import cached_property
 from typing import Any
@@ -31,15 +30,16 @@ from shared.aws.call import AwsCall, json_body
 from shared.aws.identity import AgentIdentity
 from shared.aws.sts import AssumedRole, dns_suffix
 from shared.credentials import EcrCredentials
+from shared.registry.client import parse_json
 from shared.registry.login import Login, Minted, MintedLogin, RegistryCredential
 from shared.registry.models import TagInfo
+from shared.registry.paging import follow_pages
 from shared.registry.reference import validate_repository
 from shared.registry.timestamps import from_epoch
 from shared.registry.vendors.base import Vendor, register
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921"
 PAGE_SIZE = 1000
-MAX_PAGES = 100_000
 _ACCOUNT = re.compile(r"^(\d{12})\.dkr\.ecr\.")
 
 
@@ -93,13 +93,7 @@ class Ecr(Vendor[EcrCredentials]):
             what,
             on_expired=self.role.forget,
         )
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.ProtocolError(f"{what}: ECR sent malformed JSON") from None
-        if not isinstance(document, dict):
-            raise errors.ProtocolError(f"{what}: ECR sent JSON that is not an object")
-        return document
+        return parse_json(body, what, sender="ECR")
 
     def _authorization_token(self) -> Minted:
         what = "ECR GetAuthorizationToken"
@@ -121,10 +115,7 @@ class Ecr(Vendor[EcrCredentials]):
         )
 
     def _paged(self, operation: str, payload: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        token: str | None = None
-        for _ in range(MAX_PAGES):
+        def fetch(token: str) -> tuple[list[dict[str, Any]], str | None]:
             request = {**payload, "maxResults": PAGE_SIZE}
             if self.registry_id:
                 request["registryId"] = self.registry_id
@@ -134,14 +125,10 @@ class Ecr(Vendor[EcrCredentials]):
             page = document.get(key) or []
             if not isinstance(page, list):
                 raise errors.ProtocolError(f"{what}: '{key}' is not a list")
-            items.extend(i for i in page if isinstance(i, dict))
-            token = document.get("nextToken") or None
-            if not token:
-                return items
-            if token in seen:
-                raise errors.ProtocolError(f"{what}: ECR repeated a nextToken")
-            seen.add(token)
-        raise errors.ProtocolError(f"{what}: more than {MAX_PAGES} pages")
+            return [i for i in page if isinstance(i, dict)], document.get("nextToken") or None
+
+        # The first request carries no token: "" stands for it.
+        return [item for page in follow_pages("", fetch, what) for item in page]
 
     def list_repositories(self) -> list[str]:
         repositories = self._paged("DescribeRepositories", {}, "repositories", "list ECR repositories")
