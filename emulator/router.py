@@ -15,22 +15,29 @@ is always passed, and the environment and ``sys.path`` are restored after each b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import functions_framework
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wrappers import Response
 
+from functions._api_key import check_api_key
 from functions.manifest import FunctionSpec, Manifest, Route, load_manifest
-from shared.errors import ConfigurationError
+from shared.errors import AgentError, ConfigurationError
+from shared.logs import request_id_from
+from shared.settings import get_settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
 
 _FRAMEWORK_ENV = ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "FUNCTION_TRIGGER_TYPE")
 
@@ -114,10 +121,30 @@ class Router:
                 "METHOD_NOT_ALLOWED", f"{method} is not allowed here", 405, {"Allow": allowed}
             )
         elif path == "/" and method in {"GET", "HEAD"}:
-            response = self._index()
+            response = self._guarded(environ, self._index)
         else:
             response = _json_error("NOT_FOUND", "no such route", 404)
+        # The router's own answers are requests too: same request id header and access line as a function's.
+        request_id = request_id_from(EnvironHeaders(environ))
+        response.headers["X-Request-Id"] = request_id
+        log.info(
+            "%s %s -> %d",
+            method,
+            path,
+            response.status_code,
+            extra={"request_id": request_id, "method": method, "path": path, "status": response.status_code},
+        )
         return response(environ, start_response)
+
+    @staticmethod
+    def _guarded(environ: WSGIEnvironment, answer: Callable[[], Response]) -> Response:
+        """The router's own answers need the agent's API key like the functions' routes do."""
+        key = get_settings().agent_api_key
+        try:
+            check_api_key(EnvironHeaders(environ), key.get_secret_value() if key else None)
+        except AgentError as refused:
+            return _json_error(refused.code, refused.message, refused.status)
+        return answer()
 
 
 def build_router(manifest: Manifest | None = None, source: Path | None = None) -> Router:

@@ -8,20 +8,32 @@ registry call must not get the worker killed mid-request (the platform timeout i
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any, TextIO
 
 import gunicorn.app.base
+import gunicorn.glogging
 
 from emulator.background import start_background, stop_background
 from emulator.router import Router, build_router
 from shared.errors import ConfigurationError
+from shared.logs import JsonFormatter, configure_logging
 from shared.settings import Settings, get_settings
 
 DEFAULT_THREADS = 8
 # Settings only newer gunicorn releases know; older ones run fine without them.
 _OPTIONAL_SETTINGS = frozenset({"control_socket_disable"})
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+log = logging.getLogger(__name__)
+
+
+class JsonGunicornLogger(gunicorn.glogging.Logger):
+    """gunicorn's own lines (``Listening at``, ``Booting worker``, request debug lines) as JSON too,
+    so that every line the process writes is one JSON object."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            handler.setFormatter(JsonFormatter())
 
 
 def _post_worker_init(worker: Any) -> None:
@@ -43,6 +55,7 @@ def gunicorn_options(settings: Settings, host: str, port: int, threads: int) -> 
         "graceful_timeout": 30,
         "limit_request_line": 0,  # image references and cursors can be long
         "loglevel": settings.log_level,
+        "logger_class": JsonGunicornLogger,
         "post_worker_init": _post_worker_init,
         "worker_exit": _worker_exit,
         # gunicorn >= 25 opens a control socket under $HOME that can change the worker count at run
@@ -71,19 +84,27 @@ class EmulatorServer(gunicorn.app.base.BaseApplication):
         return self.application
 
 
-def banner(router: Router, settings: Settings, host: str, port: int, out: TextIO) -> None:
+def banner(router: Router, settings: Settings, host: str, port: int, out: TextIO | None = None) -> None:
+    """What the agent serves, as log lines (``out``: also print them there, e.g. for a terminal)."""
     scheme = "https" if settings.https_cert else "http"
     if settings.scan_dispatch == "local":
         dispatch = f"local, {settings.max_active_operations} worker thread(s)"
     else:
         dispatch = f"Pub/Sub topic {settings.pubsub_topic}"
-    print(f"registry-agent listening on {scheme}://{host}:{port}", file=out)
-    print(f"state dir: {settings.state_dir}", file=out)
-    print(f"scan dispatch: {dispatch}", file=out)
-    print(f"{'METHOD':<7} {'PATH':<28} FUNCTION", file=out)
-    for method, path, function in router.route_table():
-        print(f"{method:<7} {path:<28} {function}", file=out)
-    out.flush()
+    lines = [
+        f"registry-agent listening on {scheme}://{host}:{port}",
+        f"state dir: {settings.state_dir}",
+        f"scan dispatch: {dispatch}",
+        "API key: " + ("required (AGENT_API_KEY)" if settings.agent_api_key else "not required"),
+        f"{'METHOD':<7} {'PATH':<28} FUNCTION",
+    ]
+    lines += [f"{method:<7} {path:<28} {function}" for method, path, function in router.route_table()]
+    for line in lines:
+        log.info(line)
+        if out is not None:
+            print(line, file=out)
+    if out is not None:
+        out.flush()
 
 
 def serve(
@@ -94,10 +115,11 @@ def serve(
 ) -> None:
     """Serve every HTTP function until stopped (SIGINT/SIGTERM); scan workers run in the worker process."""
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    # One JSON line per log record, for the app, gunicorn and the scan workers alike (shared/logs.py).
+    configure_logging(settings.log_level)
     host = host or settings.agent_host
     port = port or settings.listen_port
     router = build_router()
     options = gunicorn_options(settings, host, port, max(1, threads))
-    banner(router, settings, host, port, sys.stdout)
+    banner(router, settings, host, port)
     EmulatorServer(router, options).run()

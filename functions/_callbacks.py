@@ -138,7 +138,12 @@ def callback_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def build_callbacks(
-    scan_id: str, targets: Sequence[Target], image: str, outcome: Outcome, context: Mapping[str, Any]
+    scan_id: str,
+    targets: Sequence[Target],
+    image: str,
+    outcome: Outcome,
+    context: Mapping[str, Any],
+    request_id: str | None = None,
 ) -> list[NewCallback]:
     callbacks = []
     for target in targets:
@@ -157,7 +162,9 @@ def build_callbacks(
         )
         # Snyk's own identifiers first, so they can never overwrite the agent's fields.
         payload = {**context, **model.model_dump(by_alias=True, mode="json")}
-        callbacks.append(NewCallback(id=payload["callbackId"], url=target.url, payload=payload))
+        callbacks.append(
+            NewCallback(id=payload["callbackId"], url=target.url, payload=payload, request_id=request_id)
+        )
     return callbacks
 
 
@@ -165,7 +172,7 @@ def callbacks_for(job: ScanJob, outcome: Outcome) -> list[NewCallback]:
     """The callbacks of a finished job (the worker pool's ``callbacks_for``, also used by ``scan_event``)."""
     request = ScanRequest.model_validate(job.request)
     targets = callback_targets(api_of(job.kind), request.callback_url, get_settings())
-    return build_callbacks(job.id, targets, request.image, outcome, request.context)
+    return build_callbacks(job.id, targets, request.image, outcome, request.context, job.request_id)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -181,8 +188,14 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def post_callback(callback_id: str, url: str, payload: Mapping[str, Any]) -> DeliveryResult:
-    """Send one callback once and classify the answer: delivered, retry later, or rejected for good."""
+def post_callback(
+    callback_id: str, url: str, payload: Mapping[str, Any], request_id: str | None = None
+) -> DeliveryResult:
+    """Send one callback once and classify the answer: delivered, retry later, or rejected for good.
+
+    ``request_id`` (the scan request's) goes along as ``snyk-request-id``, so the broker and Snyk can
+    tie the result to the request that asked for it.
+    """
     base = get_settings().broker_client_url
     try:
         if not base:
@@ -190,13 +203,12 @@ def post_callback(callback_id: str, url: str, payload: Mapping[str, Any]) -> Del
         _path_under_base(url, base)
     except CallbackRefused as refused:
         return DeliveryResult("rejected", refused.message)
+    headers = {"Idempotency-Key": callback_id, "User-Agent": "registry-agent"}
+    if request_id:
+        headers["snyk-request-id"] = request_id
     try:
         response = requests.post(
-            url,
-            json=dict(payload),
-            timeout=SEND_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            headers={"Idempotency-Key": callback_id, "User-Agent": "registry-agent"},
+            url, json=dict(payload), timeout=SEND_TIMEOUT_SECONDS, allow_redirects=False, headers=headers
         )
     except requests.RequestException as error:
         return DeliveryResult("retry", type(error).__name__)
@@ -210,7 +222,7 @@ def post_callback(callback_id: str, url: str, payload: Mapping[str, Any]) -> Del
 
 def send_message(message: Any) -> DeliveryResult:
     """The outbox sender's ``send``: one attempt per message (the outbox schedules the retries)."""
-    return post_callback(message.id, message.url, message.payload)
+    return post_callback(message.id, message.url, message.payload, getattr(message, "request_id", None))
 
 
 def deliver_now(callbacks: Sequence[NewCallback], attempts: int = IN_CALL_ATTEMPTS) -> list[str]:
@@ -218,7 +230,7 @@ def deliver_now(callbacks: Sequence[NewCallback], attempts: int = IN_CALL_ATTEMP
     delivered = []
     for callback in callbacks:
         for attempt in range(1, attempts + 1):
-            result = post_callback(callback.id, callback.url, callback.payload)
+            result = post_callback(callback.id, callback.url, callback.payload, callback.request_id)
             if result.outcome == "delivered":
                 delivered.append(callback.id)
                 break

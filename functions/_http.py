@@ -9,13 +9,18 @@ The error boundary turns every exception into ``{"error": {"code", "message"}}``
 keeps its code and status, a bad request field becomes 422 naming the field but never its value, and
 anything unexpected becomes a generic 500 whose traceback is logged with the request's secrets
 scrubbed out.
+
+Before a handler runs, ``handle`` binds the request's log context (``shared.logs``): the broker's
+request id, echoed back as ``X-Request-Id``, and the secrets to mask; it checks the optional API key
+(``functions._api_key``) on every route not declared ``public``; and after it, one access line
+records method, path, status and duration.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -25,9 +30,12 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
+from functions._api_key import check_api_key, key_in_authorization
 from shared.errors import AgentError, BadRequest
+from shared.logs import add_secrets, current_request_id, current_secrets, log_context, request_id_from
 from shared.redact import scrub
 from shared.request_credentials import HEADER_SOURCES, RequestCredentials, credentials_from_request
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +46,8 @@ M = TypeVar("M", bound=BaseModel)
 # Request bodies are small JSON documents; functions-framework sets no limit of its own.
 MAX_BODY_BYTES = 1024 * 1024
 
-# Secrets seen while serving the current request; scrubbed from anything that leaves the process.
-_secrets: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("request_secrets", default=())
+# Set on a request whose Authorization header carries the agent's API key, not registry credentials.
+_KEY_IN_AUTHORIZATION = "registry_agent.api_key_in_authorization"
 
 
 class InvalidRequest(BadRequest):
@@ -55,12 +63,16 @@ class BodyTooLarge(AgentError):
 
 
 def remember_secrets(values: Iterable[str]) -> None:
-    _secrets.set((*_secrets.get(), *(v for v in values if v)))
+    """Scrub these from every response and log line of the current request."""
+    add_secrets(values)
 
 
 def request_credentials(request: flask.Request, body: Mapping[str, Any] | None = None) -> RequestCredentials:
     """The request's registry credentials (broker-protocol.md §4.4), registered for scrubbing."""
-    found = credentials_from_request(dict(request.headers.items()), body)
+    headers = dict(request.headers.items())
+    if request.environ.get(_KEY_IN_AUTHORIZATION):
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    found = credentials_from_request(headers, body)
     remember_secrets(found.secrets)
     return found
 
@@ -79,7 +91,7 @@ def json_response(
 def error_response(
     code: str, message: str, status: int, headers: Mapping[str, str] | None = None
 ) -> flask.Response:
-    body = {"error": {"code": code, "message": scrub(message, _secrets.get())}}
+    body = {"error": {"code": code, "message": scrub(message, current_secrets())}}
     return json_response(body, status, headers)
 
 
@@ -121,7 +133,9 @@ def read_json_object(request: flask.Request, max_bytes: int = MAX_BODY_BYTES) ->
 
 def _unexpected(exc: BaseException, request: flask.Request) -> flask.Response:
     text = "".join(traceback.format_exception(exc))
-    log.error("unexpected error serving %s %s\n%s", request.method, request.path, scrub(text, _secrets.get()))
+    log.error(
+        "unexpected error serving %s %s\n%s", request.method, request.path, scrub(text, current_secrets())
+    )
     return error_response("INTERNAL", "internal error; the agent's log has the details", 500)
 
 
@@ -135,9 +149,9 @@ def response_for_error(exc: BaseException, request: flask.Request) -> flask.Resp
             request.path,
             exc.status,
             exc.code,
-            scrub(exc.message, _secrets.get()),
+            scrub(exc.message, current_secrets()),
         )
-        return error_response(exc.code, exc.message, exc.status)
+        return error_response(exc.code, exc.message, exc.status, exc.headers)
     if isinstance(exc, MethodNotAllowed):
         allowed = ", ".join(sorted(exc.valid_methods or ()))
         return error_response(
@@ -157,19 +171,24 @@ class Routes:
         self._map = Map(strict_slashes=False, merge_slashes=False)
         self._handlers: dict[str, Handler] = {}
         self._rules: list[tuple[str, str]] = []
+        self._public: set[str] = set()
 
-    def route(self, method: str, rule: str) -> Callable[[Handler], Handler]:
+    def route(self, method: str, rule: str, *, public: bool = False) -> Callable[[Handler], Handler]:
+        """``public``: answered without the agent's API key (only ``/healthcheck`` is)."""
+
         def register(handler: Handler) -> Handler:
             endpoint = f"{method} {rule}"
             self._map.add(Rule(rule, endpoint=endpoint, methods=[method]))
             self._handlers[endpoint] = handler
             self._rules.append((method, rule))
+            if public:
+                self._public.add(endpoint)
             return handler
 
         return register
 
-    def get(self, rule: str) -> Callable[[Handler], Handler]:
-        return self.route("GET", rule)
+    def get(self, rule: str, *, public: bool = False) -> Callable[[Handler], Handler]:
+        return self.route("GET", rule, public=public)
 
     def post(self, rule: str) -> Callable[[Handler], Handler]:
         return self.route("POST", rule)
@@ -180,11 +199,32 @@ class Routes:
         return list(self._rules)
 
     def handle(self, request: flask.Request) -> flask.Response:
-        # Credential headers are secrets before anyone parses them (a parse error must not echo them).
-        token = _secrets.set(tuple(v.strip() for name in HEADER_SOURCES if (v := request.headers.get(name))))
+        # Credential headers are secrets before anyone parses them: a parse error must not echo them.
+        secrets = [v.strip() for name in HEADER_SOURCES if (v := request.headers.get(name))]
+        started = time.monotonic()
+        with log_context(request_id_from(dict(request.headers.items())), secrets):
+            response = self._dispatch(request)
+            response.headers["X-Request-Id"] = current_request_id() or ""
+            log.info(
+                "%s %s -> %d",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
+            return response
+
+    def _dispatch(self, request: flask.Request) -> flask.Response:
         try:
             adapter = self._map.bind("agent", path_info=request.path)
             endpoint, args = adapter.match(method=request.method)
+            if str(endpoint) not in self._public:
+                self._check_api_key(request)
             reply = self._handlers[str(endpoint)](request, **args)
             if isinstance(reply, flask.Response):
                 return reply
@@ -193,5 +233,15 @@ class Routes:
             return json_response(reply)
         except Exception as exc:  # noqa: BLE001 - the error boundary: nothing escapes as a stack trace
             return response_for_error(exc, request)
-        finally:
-            _secrets.reset(token)
+
+    @staticmethod
+    def _check_api_key(request: flask.Request) -> None:
+        # Read here, inside the error boundary: a bad setting is answered like any other error.
+        setting = get_settings().agent_api_key
+        if setting is None:
+            return
+        key = setting.get_secret_value()
+        remember_secrets([key])  # masked even where a caller put it by mistake
+        check_api_key(request.headers, key)
+        if key_in_authorization(request.headers, key):
+            request.environ[_KEY_IN_AUTHORIZATION] = True

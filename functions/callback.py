@@ -15,6 +15,7 @@ from functions._callbacks import CallbackRefused, build_callbacks, callback_targ
 from functions._http import Routes, parse_model, read_json_object
 from shared.api import CallbackDelivered, CallbackRequest
 from shared.jobs import Outcome
+from shared.logs import current_request_id
 from shared.settings import get_settings
 
 routes = Routes()
@@ -31,7 +32,9 @@ def _deliver(request: flask.Request) -> CallbackDelivered:
         raise CallbackRefused("no callback target: BROKER_CLIENT_URL is not set")
     error = body.error.model_dump() if body.error else None
     outcome = Outcome(body.status, result=body.result, error=error)
-    callbacks = build_callbacks(body.scan_id, targets, body.image, outcome, body.context)
+    callbacks = build_callbacks(
+        body.scan_id, targets, body.image, outcome, body.context, current_request_id()
+    )
     return CallbackDelivered(delivered=deliver_now(callbacks))
 
 

@@ -38,7 +38,7 @@ def _version() -> str:
         return "unknown"
 
 
-@routes.get("/healthcheck")
+@routes.get("/healthcheck", public=True)
 def _healthcheck(request: flask.Request) -> Healthcheck:
     return Healthcheck(version=_version())
 
@@ -71,7 +71,9 @@ def _image_metadata(request: flask.Request, image: str) -> ImageMetadata:
     query = parse_query(ImageMetadataQuery, request)
     ref = _path_image(image, query.reference)
     platform = _registry.parse_platform(query.platform)
-    with _registry.open_client(request_credentials(request).credentials) as client:
+    credentials = request_credentials(request).credentials
+    _registry.check_registry(ref, credentials)
+    with _registry.open_client(credentials) as client:
         resolved = client.resolve(ref.repository, ref.reference, platform)
     return image_metadata(resolved)
 
@@ -79,7 +81,9 @@ def _image_metadata(request: flask.Request, image: str) -> ImageMetadata:
 @routes.get("/get-state-identifier")
 def _state_identifier(request: flask.Request) -> StateIdentifier:
     ref = _registry.parse_image(parse_query(StateIdentifierQuery, request).image)
-    with _registry.open_client(request_credentials(request).credentials) as client:
+    credentials = request_credentials(request).credentials
+    _registry.check_registry(ref, credentials)
+    with _registry.open_client(credentials) as client:
         return StateIdentifier(state_identifier=client.head_digest(ref.repository, ref.reference))
 
 

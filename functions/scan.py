@@ -1,8 +1,9 @@
 """Function ``scan``: accept a scan (POST /scan v2, POST /discover v1) and report its state.
 
 Accepting checks everything that can be checked without the registry - body, credentials, image
-reference, platform, callback target - so a bad request fails now with 400/422 instead of later in
-a callback; then the job is dispatched (``SCAN_DISPATCH``) and 202 ``{"scanId"}`` returns at once.
+reference (and that it names no other registry than the credentials'), platform, callback target -
+so a bad request fails now with 400/422 instead of later in a callback; then the job is dispatched
+(``SCAN_DISPATCH``) and 202 ``{"scanId"}`` returns at once, or 429 when the local queue is full.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from functions._http import (
 from shared.api import ErrorDetail, ScanAccepted, ScanRequest, ScanStatus, ScanStatusQuery
 from shared.errors import NotFound
 from shared.jobs import JobKind, NewJob, dispatcher_for
+from shared.logs import current_request_id
 from shared.settings import get_settings
 
 routes = Routes()
@@ -39,7 +41,7 @@ def _accept(request: flask.Request, kind: JobKind) -> flask.Response:
     body = read_json_object(request)
     scan = parse_model(ScanRequest, body)
     credentials = request_credentials(request, body)
-    _registry.parse_image(scan.image)
+    _registry.image_for(scan.image, credentials.credentials)
     _registry.parse_platform(scan.platform)
     settings = get_settings()
     callback_targets(api_of(kind), scan.callback_url, settings)
@@ -49,6 +51,8 @@ def _accept(request: flask.Request, kind: JobKind) -> flask.Response:
         request=scan.model_dump(by_alias=True, mode="json"),
         # The agent's own CR_CREDENTIALS are not copied into the queue: the worker reads them itself.
         credentials=credentials.encoded if credentials.from_request else None,
+        # The broker's request id follows the scan into its worker's log lines and its callbacks.
+        request_id=current_request_id(),
     )
     dispatcher_factory(settings).dispatch(job)
     return json_response(ScanAccepted(scan_id=job.id), 202, {"Location": f"/scan/{job.id}"})

@@ -20,6 +20,7 @@ from shared.api import ScanRequest
 from shared.errors import AgentError
 from shared.jobs import Outcome
 from shared.jobs.pubsub import decode_job
+from shared.logs import log_context
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,11 @@ def scan_event(event: CloudEvent) -> None:
     except (ValueError, CallbackRefused) as error:
         log.error("dropping Pub/Sub message %s: %s", message.get("messageId", "?"), type(error).__name__)
         return
-    try:
-        outcome = Outcome.done(run_scan(job))
-    except AgentError as error:
-        outcome = Outcome.failed(error.code, error.message)
-    delivered = deliver_now(build_callbacks(job.id, targets, request.image, outcome, request.context))
-    log.info("scan %s %s, %d callback(s) delivered", job.id, outcome.status, len(delivered))
+    with log_context(job.request_id):
+        try:
+            outcome = Outcome.done(run_scan(job))
+        except AgentError as error:
+            outcome = Outcome.failed(error.code, error.message)
+        callbacks = build_callbacks(job.id, targets, request.image, outcome, request.context, job.request_id)
+        delivered = deliver_now(callbacks)
+        log.info("scan %s %s, %d callback(s) delivered", job.id, outcome.status, len(delivered))

@@ -14,8 +14,10 @@ from typing import Any
 from functions import _registry
 from shared.api import ScanRequest
 from shared.credentials import UserPassCredentials, parse_credentials
-from shared.errors import AgentError, CredentialsError
+from shared.errors import AgentError, CredentialsError, InvalidReference
+from shared.image.factory import is_local
 from shared.jobs import ScanJob
+from shared.logs import add_secrets, current_request_id, log_context
 from shared.redact import scrub
 from shared.scan.pipeline import ScanOutcome, scan_image
 from shared.settings import get_settings
@@ -53,6 +55,11 @@ def scan_result(outcome: ScanOutcome) -> dict[str, Any]:
 
 def _scan(job: ScanJob, credentials: _registry.Credentials) -> dict[str, Any]:
     request = ScanRequest.model_validate(job.request)
+    # Checked again here, not only when the scan was accepted: a job may come from Pub/Sub or from a
+    # queue filled by an older agent. A scan reads only the registry, never a local path.
+    if is_local(request.image):
+        raise InvalidReference("a scan request names a registry image, not a local path")
+    _registry.image_for(request.image, credentials)
     platform = _registry.parse_platform(request.platform)
     host = credentials.host if isinstance(credentials, UserPassCredentials) else None
     with _registry.open_client(credentials) as client:
@@ -63,10 +70,16 @@ def _scan(job: ScanJob, credentials: _registry.Credentials) -> dict[str, Any]:
 
 
 def run_scan(job: ScanJob) -> dict[str, Any]:
+    with log_context(current_request_id() or job.request_id, (job.credentials or "",)):
+        return _run_scan(job)
+
+
+def _run_scan(job: ScanJob) -> dict[str, Any]:
     secrets: tuple[str, ...] = (job.credentials or "",)
     try:
         credentials = job_credentials(job.credentials)
         secrets += credentials.secrets
+        add_secrets(credentials.secrets)  # every line logged during the scan is masked too
         return _scan(job, credentials)
     except AgentError as error:
         error.message = scrub(error.message, secrets)

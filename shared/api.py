@@ -355,7 +355,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ScanAccepted,
         status=202,
         body=ScanRequest,
-        errors=(400, 422, 503),
+        errors=(400, 401, 413, 422, 429, 503),
     ),
     Operation(
         "POST",
@@ -365,7 +365,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ScanAccepted,
         status=202,
         body=ScanRequest,
-        errors=(400, 422, 503),
+        errors=(400, 401, 413, 422, 429, 503),
     ),
     Operation(
         "GET",
@@ -375,7 +375,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ScanStatus,
         query=ScanStatusQuery,
         credentials=False,
-        errors=(404, 422, 501),
+        errors=(401, 404, 422, 501),
     ),
     Operation(
         "POST",
@@ -385,7 +385,7 @@ OPERATIONS: tuple[Operation, ...] = (
         CallbackDelivered,
         body=CallbackRequest,
         credentials=False,
-        errors=(400, 422, 502),
+        errors=(400, 401, 413, 422, 502),
     ),
 )
 
@@ -406,11 +406,13 @@ _STATUS_TEXT = {
     200: "OK",
     202: "Accepted",
     400: "Bad request or missing/malformed credentials",
-    401: "The registry refused the credentials",
+    401: "The registry refused the credentials, or the agent's API key (`AGENT_API_KEY`) is missing "
+    "or wrong (`API_KEY_INVALID`)",
     403: "The registry denied access",
     404: "Not found",
+    413: "The request body is larger than the agent accepts",
     422: "A field failed validation (names only, never the input)",
-    429: "The registry is rate-limiting",
+    429: "The registry is rate-limiting, or the scan queue is full (`QUEUE_FULL`, with `Retry-After`)",
     501: "Not supported in this deployment",
     502: "The registry or callback target failed or is unreachable",
     503: "The scan could not be queued",

@@ -7,6 +7,8 @@ the operator and never contain a credential.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class AgentError(Exception):
     """Base of every error the agent reports to a caller."""
@@ -14,13 +16,22 @@ class AgentError(Exception):
     code = "INTERNAL"
     status = 500
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
+        # Response headers that belong with the error (``Retry-After`` on a full queue).
+        self.headers: dict[str, str] = dict(headers or {})
 
     def to_body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
@@ -106,6 +117,12 @@ class RefusedHost(RegistryError):
 
     code = "REFUSED_HOST"
     status = 502
+
+
+class ForeignRegistry(BadRequest):
+    """An image reference names another registry than the one the credentials are for."""
+
+    code = "REGISTRY_MISMATCH"
 
 
 class ImageError(AgentError):

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         2 * 1024**3, gt=0, description="Largest image (sum of compressed layers) that is scanned."
     )
     max_active_operations: int = Field(1, ge=1, le=64, description="Scans that run at the same time.")
+    max_queued_scans: int = Field(
+        1000,
+        ge=1,
+        description="Scans waiting for a worker (`SCAN_DISPATCH=local`); when that many wait, `POST /scan` "
+        "and `/discover` answer 429 with `Retry-After` until the queue drains.",
+    )
     scan_max_layer_bytes: int = Field(
         8 * 1024**3,
         gt=0,
@@ -93,7 +99,14 @@ class Settings(BaseSettings):
     )
     https_cert: Path | None = Field(None, description="Certificate file: serve HTTPS instead of HTTP.")
     https_key: Path | None = Field(None, description="Private key file for `HTTPS_CERT`.")
-    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_level: str = Field(
+        "info", description="debug, info, warning or error; lines are JSON objects, one per line."
+    )
+    agent_api_key: SecretStr | None = Field(
+        None,
+        description="When set, every route but `/healthcheck` requires this key in `X-Agent-Api-Key` (or "
+        "as `Authorization: Bearer <key>`); see docs/security.md.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -104,6 +117,17 @@ class Settings(BaseSettings):
         if value not in {"debug", "info", "warning", "error"}:
             raise ValueError("must be debug, info, warning or error")
         return value
+
+    @field_validator("agent_api_key")
+    @classmethod
+    def _agent_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # AGENT_API_KEY= (empty) means no key, as an unset variable does
+        key = value.get_secret_value().strip()
+        # A short key can be guessed online; the message must not repeat the value.
+        if len(key) < 16 or any(not c.isprintable() or c.isspace() for c in key):
+            raise ValueError("must be at least 16 printable characters without spaces")
+        return SecretStr(key)
 
     @property
     def listen_port(self) -> int:

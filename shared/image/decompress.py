@@ -1,4 +1,4 @@
-"""A layer's stored bytes as an uncompressed, size-capped stream.
+"""A layer's stored bytes as an uncompressed, size-capped, forward-only stream.
 
 The compression is read from the first bytes, not from the media type (which Docker archives lack
 and some registries get wrong): gzip ``1f 8b``, zstd ``28 b5 2f fd``, anything else is taken as a
@@ -11,10 +11,11 @@ The uncompressed bytes are hashed as they pass, for the check against the config
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
+import zlib
 from collections.abc import Callable, Iterator
+from gzip import BadGzipFile
 from typing import Protocol
 
 import zstandard
@@ -77,6 +78,54 @@ class ChunkReader(io.RawIOBase):
             self._buffer = memoryview(b"")
 
 
+class GzipMembers:
+    """gzip members one after another, as ``gzip.GzipFile`` reads them, inflated by zlib in C.
+
+    Same results as ``gzip.GzipFile`` (several members make one stream; zero bytes after a member
+    are padding; anything else after it must be another member; header, CRC-32 and length are
+    checked, here by zlib itself), but fed ``READ_SIZE`` input at a time: Python 3.11's gzip module
+    feeds zlib 8 KiB per call and adds a Python CRC pass, which cost more than the inflation.
+    Output per call is capped at what the caller asked for (decompression bombs stay small).
+    """
+
+    def __init__(self, raw: _Readable) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip wrapper, checked by zlib
+        self._input = b""
+        self._done = False
+
+    def _next_member(self) -> bool:
+        """After a member: skip zero padding; True when another member starts."""
+        rest = self._inflate.unused_data
+        while True:
+            rest = rest.lstrip(b"\0")
+            if rest:
+                break
+            rest = self._raw.read(READ_SIZE)
+            if not rest:
+                return False
+        if not rest.startswith(GZIP_MAGIC[:1]) or (len(rest) > 1 and not rest.startswith(GZIP_MAGIC)):
+            raise BadGzipFile(f"not a gzip member after the end of the previous one ({rest[:2]!r})")
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._input = rest
+        return True
+
+    def read(self, size: int = READ_SIZE, /) -> bytes:
+        while not self._done:
+            if self._inflate.eof and not self._next_member():
+                self._done = True
+                break
+            if not self._input:
+                self._input = self._raw.read(READ_SIZE)
+                if not self._input:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            data = self._inflate.decompress(self._input, size)
+            self._input = self._inflate.unconsumed_tail
+            if data:
+                return data
+        return b""
+
+
 class LayerStream(io.RawIOBase):
     """The uncompressed layer: counted, capped at ``limit`` bytes, hashed."""
 
@@ -91,7 +140,7 @@ class LayerStream(io.RawIOBase):
         inner: _Readable = raw
         if head.startswith(GZIP_MAGIC):
             self.compression = "gzip"
-            inner = gzip.GzipFile(fileobj=io.BufferedReader(raw, READ_SIZE), mode="rb")
+            inner = GzipMembers(raw)
         elif head.startswith(ZSTD_MAGIC):
             self.compression = "zstd"
             inner = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW).stream_reader(
@@ -117,6 +166,25 @@ class LayerStream(io.RawIOBase):
         self.hasher.update(data)
         target[: len(data)] = data
         return len(data)
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Forward only: skipping file data the catalogers did not ask for reads it in large blocks
+        (through the cap and the hash), instead of tarfile's stream mode's 10 KiB records."""
+        target = offset if whence == io.SEEK_SET else self.count + offset if whence == io.SEEK_CUR else -1
+        if target < self.count:
+            raise io.UnsupportedOperation(f"{self.what}: a layer stream cannot seek back or from its end")
+        sink = bytearray(READ_SIZE)
+        while self.count < target:
+            view = memoryview(sink)[: min(READ_SIZE, target - self.count)]
+            if not self.readinto(view):
+                break  # past the end: the next read returns nothing and the tar reader reports it
+        return self.count
 
     def drain(self) -> None:
         """Read what the tar reader left (end-of-archive padding, trailing frames), then the source."""

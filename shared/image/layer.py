@@ -1,7 +1,7 @@
 """One pass over one layer: what the catalogers asked for, plus what the merge needs to know.
 
-The layer is streamed once (``tarfile`` in ``r|`` mode over `shared.image.decompress`); it is never
-held in memory whole nor written to disk. For each entry:
+The layer is streamed once (``tarfile`` over `shared.image.decompress`, a forward-only stream); it is
+never held in memory whole nor written to disk. For each entry:
 
 * names are normalised and traversal refused (`shared.image.paths`);
 * ``.wh.<name>`` records a whiteout of ``<name>``, ``.wh..wh..opq`` an opaque directory; neither
@@ -9,7 +9,9 @@ held in memory whole nor written to disk. For each entry:
 * a regular file is offered to every cataloger (``wants(path, size, mode)``, ``mode`` as in
   ``st_mode``: ``S_IFREG`` plus the permission bits); if one wants it and it is within the per-file
   cap, it is read and each wanting cataloger's ``extract(path, data)`` is kept. A file over the cap
-  is skipped with a warning; an ``extract`` that raises costs that file a warning, not the scan;
+  is skipped with a warning; an ``extract`` that raises costs that file a warning, not the scan; a
+  cataloger with a ``magic`` prefix (the Go and Rust binary readers: ELF) is given None for a file
+  that does not start with it, without the rest being read (executable scripts and data files);
 * a hard link (which ``tarfile`` cannot open in stream mode) gets, for each cataloger that wants its
   path, the value that cataloger extracted from the target earlier in this layer; the link is then a
   regular file of this layer, so deleting the target later does not delete it (as on disk);
@@ -25,6 +27,7 @@ analysis is only returned once the stream was read to its end and every digest c
 
 from __future__ import annotations
 
+import io
 import stat
 import tarfile
 import zlib
@@ -48,6 +51,10 @@ DIR, FILE, SYMLINK, OTHER = "d", "f", "l", "o"
 # pax and GNU long-name headers are read into memory whole by tarfile; real ones are a few hundred bytes.
 MAX_TAR_METADATA = 1024 * 1024
 MAX_WARNINGS = 50
+TAR_BUFFER = 1024 * 1024
+# A cataloger may declare ``magic = b"..."`` (at most this long): its extract() returns None for any
+# file not starting with it, so such files are not read for it at all.
+MAGIC_BYTES = 16
 
 _METADATA_TYPES = frozenset(
     {
@@ -152,7 +159,11 @@ def read_layer(
     walker = _Walker(LayerAnalysis(digest=digest, diff_id=diff_id), catalogers, limits, what)
     try:
         stream = LayerStream(raw, limit=limits.max_layer_bytes, what=what)
-        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_GuardedTarInfo) as tar:
+        # Mode "r:" over a forward-only seekable stream rather than stream mode "r|": the same single
+        # pass, but tarfile skips unwanted file data with one seek (read in large blocks) instead of
+        # 10 KiB record reads, and small reads are served from this buffer.
+        buffered = io.BufferedReader(stream, TAR_BUFFER)
+        with tarfile.open(fileobj=buffered, mode="r:", tarinfo=_GuardedTarInfo) as tar:
             walker.walk(tar)
         stream.drain()
     except (tarfile.TarError, EOFError, zlib.error, BadGzipFile, zstandard.ZstdError) as failure:
@@ -257,7 +268,20 @@ class _Walker:
             )
             return
         member = tar.extractfile(info)
-        data = member.read() if member is not None else b""
+        data = b""
+        if member is not None:
+            # Catalogers with a ``magic`` (the executables' ELF sniffers) get None, as their extract()
+            # would return, for a file that does not start with it, without the file being read.
+            data = member.read(MAGIC_BYTES)
+            sniffed = [c for c in wanting if not data.startswith(getattr(c, "magic", None) or b"")]
+            if sniffed:
+                self.analysis.files[path] = (info.size, mode)
+                for cataloger in sniffed:
+                    self.analysis.values[cataloger.name][path] = None
+                wanting = [c for c in wanting if c not in sniffed]
+                if not wanting:
+                    return  # tarfile skips the rest of the file
+            data += member.read()
         if len(data) != info.size:
             raise errors.CorruptLayer(f"{self.what}: {path} is cut short ({len(data)} of {info.size} bytes)")
         self.analysis.files[path] = (info.size, mode)

@@ -11,7 +11,7 @@ from shared.jobs.dispatch import (
     dispatcher_for,
 )
 from shared.jobs.outbox import DeliveryResult, NewCallback, Outbox, OutboxMessage
-from shared.jobs.queue import Job, JobKind, Outcome, ScanJob, ScanQueue
+from shared.jobs.queue import Job, JobKind, Outcome, QueueFull, ScanJob, ScanQueue
 from shared.jobs.store import JobStore, open_store
 from shared.jobs.workers import OutboxSender, ScanWorkers, outcome_of
 
@@ -30,6 +30,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxSender",
     "Outcome",
+    "QueueFull",
     "ScanJob",
     "ScanNotFound",
     "ScanQueue",

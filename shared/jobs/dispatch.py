@@ -40,6 +40,7 @@ class NewJob:
     kind: JobKind
     request: dict[str, Any]  # the scan request as JSON, without credentials
     credentials: str | None = field(repr=False)  # base64; None when the agent's own CR_CREDENTIALS apply
+    request_id: str | None = None  # the broker's request id: the scan's log lines and callbacks carry it
 
 
 class Dispatcher(Protocol):
@@ -48,13 +49,25 @@ class Dispatcher(Protocol):
 
 
 class LocalDispatcher:
-    """Queue in SQLite under STATE_DIR; the emulator process's workers drain it."""
+    """Queue in SQLite under STATE_DIR; the emulator process's workers drain it.
 
-    def __init__(self, queue: ScanQueue) -> None:
+    The queue is bounded (``MAX_QUEUED_SCANS``): past it a scan is refused with 429 and
+    ``Retry-After`` rather than accepted into a backlog that only grows.
+    """
+
+    def __init__(self, queue: ScanQueue, max_queued: int | None = None) -> None:
         self.queue = queue
+        self.max_queued = max_queued
 
     def dispatch(self, job: NewJob) -> None:
-        self.queue.enqueue(job.kind, job.request, job.credentials, job_id=job.id)
+        self.queue.enqueue(
+            job.kind,
+            job.request,
+            job.credentials,
+            job_id=job.id,
+            request_id=job.request_id,
+            max_queued=self.max_queued,
+        )
 
     def status(self, scan_id: str) -> Job:
         job = self.queue.get(scan_id)
@@ -65,8 +78,8 @@ class LocalDispatcher:
 
 
 @functools.cache
-def _local(state_dir: Path) -> LocalDispatcher:
-    return LocalDispatcher(ScanQueue(open_store(state_dir)))
+def _local(state_dir: Path, max_queued: int) -> LocalDispatcher:
+    return LocalDispatcher(ScanQueue(open_store(state_dir)), max_queued)
 
 
 @functools.cache
@@ -81,4 +94,4 @@ def dispatcher_for(settings: Settings) -> Dispatcher:
         if not settings.pubsub_topic:
             raise ConfigurationError("SCAN_DISPATCH=pubsub needs PUBSUB_TOPIC")
         return _pubsub(settings.pubsub_topic)
-    return _local(Path(settings.state_dir).resolve())
+    return _local(Path(settings.state_dir).resolve(), settings.max_queued_scans)

@@ -28,6 +28,7 @@ class NewCallback:
     id: str
     url: str
     payload: dict[str, Any]
+    request_id: str | None = None  # the scan request's id, sent along as snyk-request-id
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class OutboxMessage:
     attempts: int
     next_attempt_at: float
     last_error: str | None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,13 @@ def add_callbacks(conn: sqlite3.Connection, scan_id: str, callbacks: Sequence[Ne
     """Insert within the caller's transaction (the queue finishes a job and adds its callbacks at once)."""
     now = time.time()
     conn.executemany(
-        "INSERT OR IGNORE INTO outbox (id, scan_id, seq, url, payload, status, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-        [(cb.id, scan_id, seq, cb.url, json.dumps(cb.payload), now, now) for seq, cb in enumerate(callbacks)],
+        "INSERT OR IGNORE INTO outbox"
+        " (id, scan_id, seq, url, payload, status, next_attempt_at, created_at, request_id)"
+        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        [
+            (cb.id, scan_id, seq, cb.url, json.dumps(cb.payload), now, now, cb.request_id)
+            for seq, cb in enumerate(callbacks)
+        ],
     )
 
 
@@ -71,6 +77,7 @@ def _message(row: sqlite3.Row) -> OutboxMessage:
         attempts=row["attempts"],
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
+        request_id=row["request_id"],
     )
 
 

@@ -29,7 +29,13 @@ PUBSUB_SCOPE = "https://www.googleapis.com/auth/pubsub"
 
 def encode_job(job: NewJob) -> dict[str, Any]:
     """The Pub/Sub message for a job (``data`` is base64 JSON, as the API requires)."""
-    data = {"id": job.id, "kind": job.kind, "request": job.request, "credentials": job.credentials}
+    data = {
+        "id": job.id,
+        "kind": job.kind,
+        "request": job.request,
+        "credentials": job.credentials,
+        "requestId": job.request_id,
+    }
     return {
         "data": base64.b64encode(json.dumps(data).encode()).decode(),
         "attributes": {"scanId": job.id, "kind": job.kind},
@@ -45,6 +51,7 @@ def decode_job(data: str | bytes) -> NewJob:
             kind=body["kind"],
             request=dict(body["request"]),
             credentials=body.get("credentials"),
+            request_id=body.get("requestId"),
         )
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError("not a scan job message") from error

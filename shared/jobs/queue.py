@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from shared.errors import AgentError
 from shared.jobs.outbox import NewCallback, add_callbacks
 from shared.jobs.store import JobStore
 
@@ -22,6 +23,8 @@ JobKind = Literal["scan", "discover"]
 
 # Finished jobs (and settled callbacks) are kept this long, so their status can still be asked for.
 RETENTION_SECONDS = 7 * 24 * 3600
+# What a full queue asks the caller to wait: about one small scan's time per worker, not a promise.
+QUEUE_FULL_RETRY_AFTER = 30
 
 
 class ScanJob(Protocol):
@@ -35,6 +38,8 @@ class ScanJob(Protocol):
     def request(self) -> dict[str, Any]: ...
     @property
     def credentials(self) -> str | None: ...
+    @property
+    def request_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Job:
     error: dict[str, Any] | None
     created_at: float
     updated_at: float
+    request_id: str | None = None  # the broker's id of the request that queued it, for logs and callbacks
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,15 @@ def _job(row: sqlite3.Row) -> Job:
         error=json.loads(row["error"]) if row["error"] else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        request_id=row["request_id"],
     )
+
+
+class QueueFull(AgentError):
+    """As many scans wait as ``MAX_QUEUED_SCANS`` allows: the caller should try again later."""
+
+    code = "QUEUE_FULL"
+    status = 429
 
 
 class ScanQueue:
@@ -93,14 +107,30 @@ class ScanQueue:
         request: dict[str, Any],
         credentials: str | None = None,
         job_id: str | None = None,
+        *,
+        request_id: str | None = None,
+        max_queued: int | None = None,
     ) -> str:
+        """Queue a job; with ``max_queued``, ``QueueFull`` instead when that many already wait.
+
+        Counting and inserting happen in one IMMEDIATE transaction, so concurrent requests cannot
+        together overshoot the bound.
+        """
         job_id = job_id or str(uuid.uuid4())
         now = time.time()
         with self.store.transaction() as conn:
+            if max_queued is not None:
+                waiting = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+                if waiting >= max_queued:
+                    raise QueueFull(
+                        f"{waiting} scans are waiting (MAX_QUEUED_SCANS={max_queued}); try again later",
+                        headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER)},
+                    )
             conn.execute(
-                "INSERT INTO jobs (id, kind, request, credentials, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                (job_id, kind, json.dumps(request), credentials, now, now),
+                "INSERT INTO jobs"
+                " (id, kind, request, credentials, status, created_at, updated_at, request_id)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, kind, json.dumps(request), credentials, now, now, request_id),
             )
         self.store.work_available.set()
         return job_id

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     result      TEXT,
     error       TEXT,
     created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL
+    updated_at  REAL NOT NULL,
+    request_id  TEXT                          -- the broker's request id, carried into logs and callbacks
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 
@@ -46,10 +47,26 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_at REAL NOT NULL,
     last_error      TEXT,
     created_at      REAL NOT NULL,
-    delivered_at    REAL
+    delivered_at    REAL,
+    request_id      TEXT                      -- sent as snyk-request-id with the callback
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 """
+
+
+# Columns added after the first release: a STATE_DIR written by an older agent gains them on open.
+_ADDED_COLUMNS = (("jobs", "request_id", "TEXT"), ("outbox", "request_id", "TEXT"))
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            try:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError as error:  # another process added it a moment ago
+                if "duplicate column" not in str(error):
+                    raise
 
 
 def _private_file(path: Path) -> None:
@@ -71,6 +88,7 @@ class JobStore:
         with self.connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _add_missing_columns(conn)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

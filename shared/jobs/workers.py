@@ -17,6 +17,7 @@ from typing import Any
 from shared.errors import AgentError
 from shared.jobs.outbox import DeliveryResult, NewCallback, Outbox, OutboxMessage
 from shared.jobs.queue import Job, Outcome, ScanJob, ScanQueue
+from shared.logs import log_context
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,19 @@ class ScanWorkers(_Loop):
         job = self.queue.claim()
         if job is None:
             return False
-        log.info("scan %s (%s) started, attempt %d", job.id, job.kind, job.attempts)
+        # Every line about this job carries the id of the request that queued it.
+        with log_context(job.request_id):
+            self._run_job(job)
+        return True
+
+    def _run_job(self, job: Job) -> None:
+        log.info(
+            "scan %s (%s) started, attempt %d",
+            job.id,
+            job.kind,
+            job.attempts,
+            extra={"scan_id": job.id, "attempt": job.attempts},
+        )
         outcome = outcome_of(self.run_scan, job)
         try:
             callbacks = self.callbacks_for(job, outcome)
@@ -108,8 +121,13 @@ class ScanWorkers(_Loop):
             callbacks = ()
         self.queue.finish(job.id, outcome, callbacks)
         code = f" ({outcome.error['code']})" if outcome.error else ""
-        log.info("scan %s %s%s", job.id, outcome.status, code)
-        return True
+        log.info(
+            "scan %s %s%s",
+            job.id,
+            outcome.status,
+            code,
+            extra={"scan_id": job.id, "status": outcome.status, "code": (outcome.error or {}).get("code")},
+        )
 
     step = run_one
 
@@ -131,16 +149,18 @@ class OutboxSender(_Loop):
         # A snapshot: a 'done' unblocked by its 'result' in this pass goes out in the next one.
         messages = self.outbox.due(now)
         for message in messages:
-            result = self.send(message)
-            self.outbox.record(message, result, now)
-            log.log(
-                logging.INFO if result.outcome == "delivered" else logging.WARNING,
-                "callback %s (scan %s) %s %s",
-                message.id,
-                message.scan_id,
-                result.outcome,
-                result.detail,
-            )
+            with log_context(message.request_id):
+                result = self.send(message)
+                self.outbox.record(message, result, now)
+                log.log(
+                    logging.INFO if result.outcome == "delivered" else logging.WARNING,
+                    "callback %s (scan %s) %s %s",
+                    message.id,
+                    message.scan_id,
+                    result.outcome,
+                    result.detail,
+                    extra={"scan_id": message.scan_id, "callback_id": message.id, "outcome": result.outcome},
+                )
         return len(messages)
 
     def step(self) -> bool:

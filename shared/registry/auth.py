@@ -10,7 +10,6 @@ itself comes from a ``Login``, which may mint it and can be asked for a new one 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import threading
 import time
@@ -23,6 +22,7 @@ import requests
 
 from shared import errors
 from shared.registry.challenge import Challenge, preferred_challenge
+from shared.registry.destinations import refuse_metadata_url
 from shared.registry.login import Login, RegistryCredential
 
 # Never trust a token issued for less than this (distribution's token spec says 60 s minimum).
@@ -56,13 +56,7 @@ def _refuse_unsafe_realm(realm: str, registry_is_plain_http: bool) -> None:
         raise errors.RefusedHost("token realm is not an http(s) URL")
     if parts.scheme == "http" and not registry_is_plain_http:
         raise errors.RefusedHost("token realm uses plain HTTP for a registry reached over HTTPS")
-    host = parts.hostname
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    if address.is_link_local or address == ipaddress.ip_address("fd00:ec2::254"):
-        raise errors.RefusedHost(f"token realm points at a link-local address ({host})")
+    refuse_metadata_url(realm, "token realm")
 
 
 class Authenticator:

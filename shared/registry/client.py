@@ -25,7 +25,7 @@ from shared.registry.models import Descriptor, Manifest, ResolvedImage, TagInfo,
 from shared.registry.paging import follow_pages, next_link
 from shared.registry.platform import DEFAULT_PLATFORM, Platform, index_platforms
 from shared.registry.reference import is_digest, validate_digest, validate_reference, validate_repository
-from shared.registry.transport import Transport
+from shared.registry.transport import Transport, discard
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit for a manifest
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -121,7 +121,7 @@ class RegistryClient:
     def ping(self) -> None:
         """``GET /v2/`` with credentials: proves the registry is reachable and accepts them."""
         response = self.transport.request("GET", self._v2("/"), scope=None, what="registry check")
-        response.close()
+        discard(response)
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ class RegistryClient:
             what=what,
             headers={"Accept": mt.MANIFEST_ACCEPT},
         )
-        response.close()
+        discard(response)  # a HEAD has no body, but only a read lets urllib3 reuse the connection
         found = response.headers.get("Docker-Content-Digest")
         if found:
             return validate_digest(found.strip())

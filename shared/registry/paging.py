@@ -13,6 +13,7 @@ from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from shared import errors
+from shared.registry.destinations import refuse_metadata_url
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ def next_link(header: str | None, request_url: str) -> str | None:
             target = urljoin(request_url, match.group(1).strip())
             if urlsplit(target)[:2] != urlsplit(request_url)[:2]:
                 raise errors.RefusedHost("registry's next-page link points at another host")
+            refuse_metadata_url(target, "registry's next-page link")
             return target
     return None
 

@@ -7,16 +7,19 @@ TLS handshake. Redirects are followed by hand so that ``Authorization`` never re
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 
 from shared import errors
 from shared.redact import scrub
 from shared.registry.auth import Authenticator
+from shared.registry.destinations import refuse_metadata_url
 from shared.registry.errors_map import error_for
 from shared.registry.login import Login, static_login
 from shared.registry.policy import ResponsePolicy
@@ -25,6 +28,22 @@ from shared.registry.retry import RETRY_STATUSES, RetryPolicy
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "registry-agent/0.1"
+
+
+# A dropped response whose body is at most this long is read to its end first: urllib3 returns a
+# connection to the pool only once the whole body has gone by and closes the socket otherwise, so
+# an unread 401 challenge cost every agent request a second TCP (and TLS) handshake.
+DRAIN_LIMIT = 64 * 1024
+
+
+def discard(response: requests.Response) -> None:
+    """Close a response the caller does not need, keeping its connection alive when the body is small."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) <= DRAIN_LIMIT:
+        # A connection that breaks while draining is simply closed below, as it would have been anyway.
+        with contextlib.suppress(urllib3.exceptions.HTTPError, requests.RequestException, OSError):
+            response.raw.read(DRAIN_LIMIT + 1, decode_content=False)
+    response.close()
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:
@@ -107,7 +126,7 @@ class Transport:
                 break
             if not self.auth.on_unauthorized(response, scope, sent=authorization is not None):
                 break
-            response.close()
+            discard(response)
         if response.status_code not in ok:
             raise error_for(response, what, self.secrets)
         return response
@@ -148,7 +167,7 @@ class Transport:
                 delay = retry_after if retry_after is not None else retry.backoff(attempt)
                 if attempt >= retry.max_retries or time.monotonic() + delay > deadline:
                     return response  # the caller maps the final status to a typed error
-                response.close()
+                discard(response)
             attempt += 1
             self.sleep(delay)
 
@@ -177,10 +196,12 @@ class Transport:
             )
             if response.status_code not in REDIRECT_STATUSES or "Location" not in response.headers:
                 return response
-            response.close()
+            discard(response)
             url = urljoin(response.url, response.headers["Location"])
             if urlsplit(url).scheme not in ("http", "https"):
                 raise errors.RefusedHost(f"{what}: redirect to a non-HTTP URL")
+            # A blob may live on another host (S3, a CDN), but never on a metadata service.
+            refuse_metadata_url(url, f"{what}: redirect")
             params = None  # the Location already carries its query
             if _origin(url) != origin:
                 # The spec forbids forwarding credentials across hosts; presigned URLs also break with them.

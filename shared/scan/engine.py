@@ -73,6 +73,18 @@ def _size_guard(chunks: Iterator[bytes], seen: list[int], limit: int) -> Iterato
         yield chunk
 
 
+def _blame_the_download(chunks: Iterator[bytes]) -> None:
+    """A layer that does not decompress may simply not be the blob that was asked for (flipped or
+    missing bytes on the way): read the rest, so the source's length and digest checks run, and
+    report *their* error (``DIGEST_INVALID``, ``REGISTRY_PROTOCOL``) as the cause. Bounded: the
+    source refuses more bytes than the descriptor declares, the guard more than the image cap."""
+    try:
+        for _ in chunks:
+            pass
+    except errors.RegistryError as cause:
+        raise cause from None
+
+
 def scan(
     source: ImageSource,
     catalogers: Sequence[Cataloger],
@@ -104,14 +116,14 @@ def scan(
         analysis = cache.get(key, layer.digest) if cache is not None else None
         if analysis is None:
             with source.open_layer(layer) as chunks:
-                analysis = read_layer(
-                    _size_guard(chunks, downloaded, max_image_size),
-                    catalogers,
-                    limits,
-                    digest=layer.digest,
-                    diff_id=diff_id,
-                    on_read=progress,
-                )
+                guarded = _size_guard(chunks, downloaded, max_image_size)
+                try:
+                    analysis = read_layer(
+                        guarded, catalogers, limits, digest=layer.digest, diff_id=diff_id, on_read=progress
+                    )
+                except errors.CorruptLayer:
+                    _blame_the_download(guarded)
+                    raise
             if cache is not None:
                 cache.put(key, analysis)
         analyses.append(analysis)

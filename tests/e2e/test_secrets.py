@@ -220,10 +220,23 @@ def test_state_on_disk_and_full_log_after_shutdown(leakable: Leakable) -> None:
             assert_no_secret(path.read_bytes().decode("latin-1"), leakable.secrets, f"state file {path.name}")
 
 
+def _decoded_log(log: str) -> str:
+    """Every JSON log line's values, unescaped (a secret with a quote or backslash in it would be escaped in
+    the raw line and slip past a plain search), tracebacks (``exc``) included."""
+    values: list[str] = []
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            assert line.startswith("--- start "), f"a log line that is not JSON: {line[:200]!r}"
+            continue
+        values.extend(str(value) for value in json.loads(line).values())
+    return "\n".join(values)
+
+
 def _assert_clean(leakable: Leakable, what: str) -> None:
     log = leakable.agent.log_text()
     assert "registry credentials (type generic) from Authorization" in log  # the log is the real one
     assert_no_secret(log, leakable.secrets, f"the agent log ({what})")
+    assert_no_secret(_decoded_log(log), leakable.secrets, f"the agent log's decoded JSON values ({what})")
     for index, text in enumerate(leakable.responses):
         assert_no_secret(text, leakable.secrets, f"response #{index} ({what})")
     callbacks = leakable.callbacks()

@@ -9,6 +9,7 @@ Callbacks travel back agent -> client -> server -> the recording Snyk API. The a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,11 +214,15 @@ def test_routes_outside_the_accept_rules_are_blocked(stack: Stack) -> None:
     for (method, path), answer in blocked.items():
         assert answer.status_code == 401, (method, path, answer.text)
         assert answer.json()["code"] == "FILTER_BLOCKED", (method, path)
-    # Blocked at the client: none of them reached the agent (gunicorn logs every request at debug).
-    log = stack.agent.log_text()
-    assert "[DEBUG] POST /callback" not in log
-    assert f"[DEBUG] GET /scan/{scan_id}" not in log
-    assert "[DEBUG] POST /list" not in log
+    # Blocked at the client: none of them reached the agent. gunicorn logs every request it gets at debug
+    # (a JSON line whose message is "METHOD /path"); one that did reach it proves the check can fail.
+    messages = {
+        json.loads(line)["message"] for line in stack.agent.log_text().splitlines() if line.startswith("{")
+    }
+    assert "GET /healthcheck" in messages
+    assert "POST /callback" not in messages
+    assert f"GET /scan/{scan_id}" not in messages
+    assert "POST /list" not in messages
 
 
 def test_snyk_side_failure_is_relayed_and_the_callback_retried(stack: Stack) -> None:

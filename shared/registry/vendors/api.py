@@ -19,6 +19,7 @@ import requests
 from shared import errors
 from shared.registry.auth import basic_header
 from shared.registry.client import MAX_LIST_BYTES, read_limited
+from shared.registry.destinations import refuse_metadata_url
 from shared.registry.errors_map import error_for
 from shared.registry.login import Login, RegistryCredential
 from shared.registry.paging import follow_pages, next_link
@@ -70,6 +71,7 @@ class RestApi:
         if urlsplit(target)[:2] != urlsplit(self.base_url)[:2]:
             # A next-page URL from the body is data from the server: never follow it elsewhere.
             raise errors.RefusedHost(f"{self.name}: refusing to follow a URL to another host")
+        refuse_metadata_url(target, self.name)
         return target
 
     def request(

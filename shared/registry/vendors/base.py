@@ -4,7 +4,8 @@ A ``Vendor`` *is* a ``RegistryClient``: manifests, blobs, ``resolve`` and the pl
 the shared OCI core. A vendor module subclasses it and overrides only the hooks where its
 registry differs (registries.md §14, §16.1):
 
-* ``registry_host`` / ``v2_prefix``: where the v2 API lives for the broker's ``registryBase``;
+* ``host_of`` / ``v2_prefix``: where the v2 API lives for the broker's ``registryBase``, and
+  ``registry_names``: the hosts an image reference may name for it;
 * ``registry_login``: the credential the registry accepts, fixed or minted and renewed
   (``shared.registry.login``);
 * ``response_policy``: rate-limit headers and waits (``shared.registry.policy``);
@@ -17,6 +18,7 @@ Nothing outside a vendor's module knows anything about that vendor.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -70,7 +72,23 @@ class Vendor(RegistryClient, Generic[CredentialsT]):
 
     def registry_host(self) -> str:
         """host[:port] of the registry's v2 API."""
+        return self.host_of(self.credentials)
+
+    @classmethod
+    def host_of(cls, credentials: CredentialsT) -> str:
+        """host[:port] of the registry's v2 API for these credentials (no network involved)."""
         raise NotImplementedError
+
+    @classmethod
+    def registry_names(cls, credentials: CredentialsT) -> frozenset[str]:
+        """Every host an image reference may name for these credentials: the v2 host and the
+        ``registryBase`` host (lower-case). An image naming any other host is refused, because the
+        agent would otherwise scan the credentials' registry under another registry's name."""
+        names = {cls.host_of(credentials)}
+        base = credentials.registry_base
+        if base:
+            names.add(re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", base.strip()).split("/", 1)[0])
+        return frozenset(name.lower() for name in names if name)
 
     def v2_prefix(self) -> str:
         """Path before ``/v2`` (empty for almost every registry)."""
@@ -113,8 +131,9 @@ class OciVendor(Vendor[UserPassCredentials]):
     """Plain OCI distribution with the broker's username and password: ``registryBase`` is
     host[:port] plus an optional path before ``/v2`` (registries.md §1, §13)."""
 
-    def registry_host(self) -> str:
-        return self.credentials.host
+    @classmethod
+    def host_of(cls, credentials: UserPassCredentials) -> str:
+        return credentials.host
 
     def v2_prefix(self) -> str:
         return self.credentials.path_prefix

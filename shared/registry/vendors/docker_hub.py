@@ -26,6 +26,7 @@ from functools import cached_property
 import requests
 
 from shared import errors
+from shared.credentials import UserPassCredentials
 from shared.registry.login import Login, Minted, MintedLogin, RegistryCredential, static_login
 from shared.registry.models import TagInfo
 from shared.registry.policy import ResponsePolicy
@@ -108,9 +109,16 @@ class HubRateLimits(ResponsePolicy):
 
 @register("docker-hub")
 class DockerHub(OciVendor):
-    def registry_host(self) -> str:
-        host = self.credentials.host.lower()
-        return REGISTRY_HOST if host in _HOST_ALIASES else self.credentials.host
+    @classmethod
+    def host_of(cls, credentials: UserPassCredentials) -> str:
+        host = credentials.host.lower()
+        return REGISTRY_HOST if host in _HOST_ALIASES else credentials.host
+
+    @classmethod
+    def registry_names(cls, credentials: UserPassCredentials) -> frozenset[str]:
+        # docker.io/library/nginx and registry-1.docker.io/library/nginx are the same image.
+        names = super().registry_names(credentials)
+        return names | _HOST_ALIASES if names & _HOST_ALIASES else names
 
     def v2_prefix(self) -> str:
         return ""  # a path in registryBase names a namespace, not a prefix before /v2

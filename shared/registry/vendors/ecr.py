@@ -53,12 +53,14 @@ class Ecr(Vendor[EcrCredentials]):
     def role_account(self) -> str:
         return self.credentials.role_arn.split(":")[4]
 
-    def registry_host(self) -> str:
-        if self.credentials.registry_base:
-            base = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", self.credentials.registry_base.strip())
+    @classmethod
+    def host_of(cls, credentials: EcrCredentials) -> str:
+        if credentials.registry_base:
+            base = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", credentials.registry_base.strip())
             return base.split("/", 1)[0]
         # One broker per ECR account (broker docs): the role's account holds the registry.
-        return f"{self.role_account}.dkr.ecr.{self.region}.{dns_suffix(self.region)}"
+        region = credentials.extra.region
+        return f"{credentials.role_arn.split(':')[4]}.dkr.ecr.{region}.{dns_suffix(region)}"
 
     def registry_login(self) -> Login:
         return MintedLogin(self._authorization_token)

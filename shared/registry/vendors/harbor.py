@@ -69,8 +69,11 @@ class Harbor(OciVendor):
         except (errors.Unauthorized, errors.Denied, errors.NotFound) as refused:
             try:
                 return super().list_repositories()  # _catalog: system administrators only
-            except errors.RegistryError:
-                raise refused from None
+            except errors.RegistryError as fallback:
+                # A 404 from the API means there is no Harbor API here (a plain registry, a proxy):
+                # then the registry's own answer is the one that explains, e.g. a 401 for a wrong
+                # password. A 401/403 from the API is the clearer answer for a real Harbor.
+                raise (fallback if isinstance(refused, errors.NotFound) else refused) from None
 
     def list_tags_with_metadata(self, repository: str) -> list[TagInfo]:
         project, name = self.repository_parts(repository, 2, "Harbor tag listing")

@@ -33,7 +33,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from shared.scan.catalogers.elf import ElfError, ElfFile, is_elf
+from shared.scan.catalogers.elf import ELF_MAGIC, ElfError, ElfFile, is_elf
 from shared.scan.catalogers.executables import is_candidate
 from shared.scan.model import FileRecord, OSRelease, Package
 
@@ -52,6 +52,9 @@ _GO_VERSION = re.compile(r"^go(\d+(?:\.\d+)*)")
 class GoBinaryCataloger:
     name = NAME
     ecosystem = "golang"
+
+    # extract() returns None for anything else: the layer reader need not read such files.
+    magic = ELF_MAGIC
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         return is_candidate(path, size, mode)

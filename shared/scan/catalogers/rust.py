@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from shared.scan.catalogers.elf import ElfFile, is_elf
+from shared.scan.catalogers.elf import ELF_MAGIC, ElfFile, is_elf
 from shared.scan.catalogers.errors import CatalogerError
 from shared.scan.catalogers.executables import is_candidate
 from shared.scan.model import FileRecord, OSRelease, Package
@@ -32,6 +32,9 @@ MAX_DECOMPRESSED = 8 * 1024 * 1024
 class RustBinaryCataloger:
     name = NAME
     ecosystem = "cargo"
+
+    # extract() returns None for anything else: the layer reader need not read such files.
+    magic = ELF_MAGIC
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         return is_candidate(path, size, mode)
