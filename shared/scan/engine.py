@@ -173,6 +173,10 @@ def _os_packages(
     return primary, by_type.get(primary, []) if primary else []
 
 
+def _target(package: Package) -> str:
+    return package.project or package.location
+
+
 def _applications(
     catalogers: Sequence[Cataloger], found: Mapping[str, list[Package]]
 ) -> list[tuple[str, str, list[Package]]]:
@@ -180,7 +184,7 @@ def _applications(
     for cataloger in catalogers:
         if cataloger.ecosystem == "os":
             continue
-        packages = sorted(found[cataloger.name], key=lambda p: p.location)
-        for location, group in groupby(packages, key=lambda p: p.location):
-            results.append((cataloger.ecosystem, location, list(group)))
+        packages = sorted(found[cataloger.name], key=_target)
+        for target, group in groupby(packages, key=_target):
+            results.append((cataloger.ecosystem, target, list(group)))
     return results

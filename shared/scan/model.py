@@ -48,6 +48,9 @@ class Package:
     licenses: tuple[str, ...] = ()
     namespace: str | None = None  # maven groupId, npm scope, golang module prefix
     location: str = ""  # file it was found in
+    # The application it belongs to, reported as one result (Snyk's targetFile): a project's
+    # package.json, a site-packages directory, the directory of a jar. Empty: its own location.
+    project: str = ""
     layer_digest: str | None = None
     depends: tuple[str, ...] = ()  # names of packages this one depends on (same ecosystem)
     metadata: Mapping[str, Any] = field(default_factory=dict)

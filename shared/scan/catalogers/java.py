@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
 import re
 import zipfile
 import zlib
@@ -238,6 +239,7 @@ def _packages(archive: Mapping[str, Any], record: FileRecord) -> list[Package]:
                 version=pom["version"],
                 type="maven",
                 location=record.path,
+                project=posixpath.dirname(record.path),
                 layer_digest=record.layer_digest,
                 metadata={**metadata_base, "coordinates": True, "pom_properties": pom["path"]},
             )
@@ -262,6 +264,7 @@ def _packages(archive: Mapping[str, Any], record: FileRecord) -> list[Package]:
             version=version,
             type="maven",
             location=record.path,
+            project=posixpath.dirname(record.path),
             layer_digest=record.layer_digest,
             metadata=metadata,
         )

@@ -15,6 +15,7 @@ full names. ``location`` is the package.json file; ``metadata["project"]`` the d
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,9 +89,15 @@ class NodeCataloger:
                     layer_digest=record.layer_digest,
                     depends=tuple(meta.get("depends", [])),
                     metadata=_metadata(path, meta),
+                    project=_project_manifest(path),
                 )
             )
         return packages
+
+
+def _project_manifest(path: str) -> str:
+    """The package.json of the project whose node_modules holds ``path`` (Snyk's targetFile)."""
+    return posixpath.join(path.split("/node_modules/", 1)[0] or "/", "package.json")
 
 
 def _metadata(path: str, meta: Mapping[str, Any]) -> dict[str, Any]:

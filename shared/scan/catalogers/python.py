@@ -14,6 +14,7 @@ it). Each package's ``location`` is the metadata file.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,8 @@ class PythonCataloger:
                     type="pypi",
                     licenses=tuple(meta.get("licenses", [])),
                     location=path,
+                    # One result per environment: the directory the .dist-info / .egg-info sits in.
+                    project=_environment(path),
                     layer_digest=record.layer_digest,
                     depends=tuple(meta.get("requires", [])),
                 )
@@ -112,3 +115,11 @@ def parse_metadata(text: str) -> dict[str, Any]:
         "licenses": licenses,
         "requires": requires,
     }
+
+
+def _environment(path: str) -> str:
+    for marker in (".dist-info/", ".egg-info/", ".egg-info"):
+        head, found, _ = path.partition(marker)
+        if found:
+            return posixpath.dirname(head)
+    return posixpath.dirname(path)

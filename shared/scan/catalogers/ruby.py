@@ -58,6 +58,8 @@ class GemspecCataloger:
                 type="gem",
                 licenses=tuple(files[path].value["licenses"]),
                 location=path,
+                # One result per gem home: the directory above specifications/.
+                project=path.split("/specifications/", 1)[0],
                 layer_digest=files[path].layer_digest,
                 depends=tuple(files[path].value["depends"]),
             )

@@ -165,6 +165,13 @@ def test_registry_scan_gives_what_was_built(
     assert tools.agent_os(outcome) == EXPECTED["deb"]
     assert tools.agent_apps(outcome, "pypi") == EXPECTED["pypi"]
     assert tools.agent_apps(outcome, "npm") == EXPECTED["npm"]
+    # One result per application, as snyk-docker-plugin reports them: the site-packages directory
+    # and the project's package.json, each holding every package found there (what was built).
+    targets = {(ecosystem, target): len(pkgs) for ecosystem, target, pkgs in outcome.inventory.applications}
+    assert targets == {
+        ("pypi", f"/{SITE}"): len(EXPECTED["pypi"]),
+        ("npm", f"/{APP}/package.json"): len(EXPECTED["npm"]),
+    }
     # The same layout read from disk: same packages, from the same layers.
     local = tools.agent_scan(f"oci-dir:{image.layout}", tmp_path / "state-local")
     assert local.inventory.os_packages == outcome.inventory.os_packages
