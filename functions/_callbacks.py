@@ -23,6 +23,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import requests
 
+from functions.scan_work import INVENTORY_KEY
 from shared.api import DiscoverCallback, ScanDoneCallback, ScanRequest, ScanResultCallback
 from shared.errors import AgentError, BadRequest
 from shared.jobs import Backoff, DeliveryResult, NewCallback, Outcome, ScanJob
@@ -133,8 +134,8 @@ def callback_id(scan_id: str, kind: Kind) -> str:
 
 
 def callback_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """What goes back through the broker: everything but the SBOM renderings kept for ``?format=``."""
-    return None if result is None else {k: v for k, v in result.items() if k != "sbom"}
+    """What goes back through the broker: everything but the inventory kept for ``?format=``."""
+    return None if result is None else {k: v for k, v in result.items() if k != INVENTORY_KEY}
 
 
 def build_callbacks(

@@ -24,10 +24,12 @@ from functions._http import (
     read_json_object,
     request_credentials,
 )
+from functions.scan_work import INVENTORY_KEY
 from shared.api import ErrorDetail, ScanAccepted, ScanRequest, ScanStatus, ScanStatusQuery
 from shared.errors import NotFound
 from shared.jobs import JobKind, NewJob, dispatcher_for
 from shared.logs import current_request_id
+from shared.scan.pipeline import ScanOutcome
 from shared.settings import get_settings
 
 routes = Routes()
@@ -81,13 +83,15 @@ def _status(request: flask.Request, scan_id: str) -> ScanStatus:
 
 
 def result_in(result: dict[str, Any] | None, output_format: str) -> dict[str, Any] | None:
-    """``snyk`` is the result as the callbacks carry it; an SBOM format is its stored rendering."""
+    """``snyk`` is the result as the callbacks carry it; an SBOM format is rendered from the stored
+    inventory now, so scans that nobody asks an SBOM of do not pay for one."""
     if result is None or output_format == "snyk":
         return callback_result(result)
-    sbom = (result.get("sbom") or {}).get(output_format)
-    if sbom is None:
-        raise NotFound(f"scan {result.get('image', {}).get('name', '')} has no {output_format} rendering")
-    return dict(sbom)
+    stored = result.get(INVENTORY_KEY)
+    if stored is None:
+        raise NotFound(f"scan of {result.get('image', {}).get('name', '')} kept no inventory")
+    rendered = ScanOutcome.from_json(stored).render(output_format)
+    return rendered if isinstance(rendered, dict) else {"text": rendered}
 
 
 @functions_framework.http

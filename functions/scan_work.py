@@ -1,7 +1,7 @@
 """The work of one scan: ``run_scan(job) -> result``, pluggable into the worker pool and ``scan_event``.
 
 The result is what the callbacks carry: the image's identity and the Snyk-shaped ``scanResults``;
-the SBOM renderings ride along under ``sbom`` for ``GET /scan/<id>?format=`` and are not sent back
+the inventory rides along under ``inventory`` for ``GET /scan/<id>?format=`` and is not sent back
 through the broker. Failure is an ``AgentError`` whose message has the job's secrets scrubbed out.
 """
 
@@ -35,7 +35,7 @@ def job_credentials(encoded: str | None) -> _registry.Credentials:
     return parse_credentials(fallback.get_secret_value())
 
 
-SBOM_FORMATS = ("cyclonedx", "spdx")
+INVENTORY_KEY = "inventory"
 
 
 def scan_result(outcome: ScanOutcome) -> dict[str, Any]:
@@ -49,7 +49,9 @@ def scan_result(outcome: ScanOutcome) -> dict[str, Any]:
             "platform": image.platform,
         },
         **outcome.render("snyk"),  # type: ignore[dict-item]
-        "sbom": {name: outcome.render(name) for name in SBOM_FORMATS},
+        # The inventory itself, for GET /scan/<id>?format=: SBOMs are rendered when asked for (rendering
+        # CycloneDX for every scan cost more than the scan of a cached image).
+        INVENTORY_KEY: outcome.to_json(),
     }
 
 

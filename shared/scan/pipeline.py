@@ -7,7 +7,7 @@ the layer cache from the settings, the image source, and the engine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from shared.image import open_source
@@ -17,7 +17,7 @@ from shared.registry import Platform, RegistryClient
 from shared.scan.catalogers import default_catalogers
 from shared.scan.engine import bytes_to_read, scan
 from shared.scan.image_facts import output_image_info
-from shared.scan.model import Inventory
+from shared.scan.model import Inventory, OSRelease, Package
 from shared.scan.output import ImageInfo, render
 from shared.settings import Settings
 
@@ -37,6 +37,33 @@ class ScanOutcome:
 
     def render(self, output_format: str) -> dict[str, Any] | str:
         return render(self.inventory, self.image, output_format)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able copy, so a stored scan can be rendered in any format later, on demand."""
+        return {"inventory": asdict(self.inventory), "image": asdict(self.image)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScanOutcome:
+        inventory, image = data["inventory"], data["image"]
+        return cls(
+            Inventory(
+                os_release=OSRelease(
+                    **{**inventory["os_release"], "id_like": tuple(inventory["os_release"]["id_like"])}
+                ),
+                os_packages=[_package(p) for p in inventory["os_packages"]],
+                os_package_manager=inventory["os_package_manager"],
+                applications=[
+                    (ecosystem, target, [_package(p) for p in packages])
+                    for ecosystem, target, packages in inventory["applications"]
+                ],
+                warnings=list(inventory["warnings"]),
+            ),
+            ImageInfo(**{**image, "layer_digests": tuple(image["layer_digests"])}),
+        )
+
+
+def _package(data: dict[str, Any]) -> Package:
+    return Package(**{**data, "licenses": tuple(data["licenses"]), "depends": tuple(data["depends"])})
 
 
 def scan_image(

@@ -61,8 +61,8 @@ def test_scan_is_accepted_then_runs(fake_registry: FakeRegistry, agent_env: Call
     assert job is not None and job.credentials is None  # credentials are forgotten once the job is done
     callbacks = _outbox_for(scan_id)
     assert [m.url for m in callbacks] == [f"{BROKER}/api/v2/import/result", f"{BROKER}/api/v2/import/done"]
-    # The callback carries the Snyk-shaped result, not the SBOM renderings kept for ?format=.
-    assert "sbom" not in callbacks[0].payload["result"]
+    # The callback carries the Snyk-shaped result, not the inventory kept for ?format=.
+    assert "inventory" not in callbacks[0].payload["result"]
     assert callbacks[0].payload["result"]["scanResults"] == status["result"]["scanResults"]
 
 
