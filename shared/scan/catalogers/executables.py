@@ -17,6 +17,9 @@ below (smaller than an ELF header) and above (the whole file is held in memory w
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from shared.scan.catalogers.elf import ELF_MAGIC, is_elf
 
 MIN_SIZE = 64
 MAX_SIZE = 256 * 1024 * 1024
@@ -42,3 +45,20 @@ def is_candidate(path: str, size: int, mode: int) -> bool:
         return False
     top = path.split("/", 2)[1] if path.count("/") >= 2 else ""
     return top not in SKIPPED_TOP_DIRS and not path.startswith("/usr/share/")
+
+
+class ExecutableCataloger:
+    """The half the Go and Rust catalogers share: which files to read, and only ELF files go on to
+    ``read_program``, which returns the embedded metadata or None."""
+
+    # extract() returns None for anything else: the layer reader need not read such files.
+    magic = ELF_MAGIC
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return is_candidate(path, size, mode)
+
+    def extract(self, path: str, data: bytes) -> Any:
+        return self.read_program(data) if is_elf(data) else None
+
+    def read_program(self, data: bytes) -> Any:
+        raise NotImplementedError

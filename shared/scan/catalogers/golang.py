@@ -33,8 +33,8 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from shared.scan.catalogers.elf import ELF_MAGIC, ElfError, ElfFile, is_elf
-from shared.scan.catalogers.executables import is_candidate
+from shared.scan.catalogers.elf import ElfError, ElfFile
+from shared.scan.catalogers.executables import ExecutableCataloger
 from shared.scan.model import FileRecord, OSRelease, Package
 
 NAME = "go-binary"
@@ -49,19 +49,11 @@ _LDFLAGS_VERSION = re.compile(r"-X[= ]?['\"]?([^\s'\"=]+)\.([A-Za-z_]+)=([^\s'\"
 _GO_VERSION = re.compile(r"^go(\d+(?:\.\d+)*)")
 
 
-class GoBinaryCataloger:
+class GoBinaryCataloger(ExecutableCataloger):
     name = NAME
     ecosystem = "golang"
 
-    # extract() returns None for anything else: the layer reader need not read such files.
-    magic = ELF_MAGIC
-
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return is_candidate(path, size, mode)
-
-    def extract(self, path: str, data: bytes) -> Any:
-        if not is_elf(data):
-            return None
+    def read_program(self, data: bytes) -> Any:
         version, modinfo = read_build_info(data)
         if version is None:
             return None

@@ -18,9 +18,9 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from shared.scan.catalogers.elf import ELF_MAGIC, ElfFile, is_elf
+from shared.scan.catalogers.elf import ElfFile
 from shared.scan.catalogers.errors import CatalogerError
-from shared.scan.catalogers.executables import is_candidate
+from shared.scan.catalogers.executables import ExecutableCataloger
 from shared.scan.model import FileRecord, OSRelease, Package
 
 NAME = "rust-binary"
@@ -29,19 +29,11 @@ MAX_COMPRESSED = 8 * 1024 * 1024
 MAX_DECOMPRESSED = 8 * 1024 * 1024
 
 
-class RustBinaryCataloger:
+class RustBinaryCataloger(ExecutableCataloger):
     name = NAME
     ecosystem = "cargo"
 
-    # extract() returns None for anything else: the layer reader need not read such files.
-    magic = ELF_MAGIC
-
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return is_candidate(path, size, mode)
-
-    def extract(self, path: str, data: bytes) -> Any:
-        if not is_elf(data):
-            return None
+    def read_program(self, data: bytes) -> Any:
         elf = ElfFile(data)
         section = next((s for name in SECTIONS if (s := elf.section(name)) is not None), None)
         if section is None:
