@@ -43,7 +43,6 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -65,6 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make `tests.harness` and `tests.e2e` importable
     sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine  # noqa: E402
 from tests.e2e.agent import AGENT_CLI, AgentProcess  # noqa: E402
 from tests.harness.broker import make_cr_credentials  # noqa: E402
 from tests.harness.certs import TestCA  # noqa: E402
@@ -101,49 +101,6 @@ SIZES = {
     # The smoke test's size: every part runs, nothing is measured.
     "tiny": Size(repos=30, tags=30, concurrency=10, requests=30, scans=6, images=2, deadline=120),
 }
-
-
-# -- machine -------------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    model = "?"
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as handle:
-        total_kib = int(handle.readline().split()[1])
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "nproc": str(os.cpu_count()),
-        "memory": f"{total_kib / MIB:.1f} GiB",
-        "cpu": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "code": _code_version(),
-    }
-
-
-def _code_version() -> str:
-    """The commit measured, and whether the work tree differed from it (numbers are of the tree)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} + uncommitted changes" if dirty else head
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `tests.harnes
     sys.path.insert(0, str(ROOT))
 
 from bench.imagegen import BenchImage, build, expected_counts  # noqa: E402
+from bench.machine import machine  # noqa: E402
 from bench.procmeasure import Measurement, run_measured  # noqa: E402
 
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "images" / "nginx-debian10.docker.tar"
@@ -116,24 +117,6 @@ def tool_versions() -> dict[str, str]:
             if sdp_package.is_file()
             else "snyk-docker-plugin (missing)"
         ),
-    }
-
-
-def machine() -> dict[str, str]:
-    model = "?"
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as handle:
-        total_kib = int(handle.readline().split()[1])
-    return {
-        "nproc": str(os.cpu_count()),
-        "memory": f"{total_kib / 1024 / 1024:.1f} GiB",
-        "cpu": model,
-        "kernel": platform.release(),
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
 
 
