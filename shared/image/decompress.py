@@ -157,6 +157,11 @@ class LayerStream(io.RawIOBase):
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self._inner.read(min(len(target), READ_SIZE))
+        self._passed(data)
+        target[: len(data)] = data
+        return len(data)
+
+    def _passed(self, data: bytes) -> None:
         self.count += len(data)
         if self.count > self.limit:
             raise LayerTooLarge(
@@ -164,8 +169,6 @@ class LayerStream(io.RawIOBase):
                 "a decompression bomb or an oversized layer"
             )
         self.hasher.update(data)
-        target[: len(data)] = data
-        return len(data)
 
     def seekable(self) -> bool:
         return True
@@ -179,17 +182,20 @@ class LayerStream(io.RawIOBase):
         target = offset if whence == io.SEEK_SET else self.count + offset if whence == io.SEEK_CUR else -1
         if target < self.count:
             raise io.UnsupportedOperation(f"{self.what}: a layer stream cannot seek back or from its end")
-        sink = bytearray(READ_SIZE)
         while self.count < target:
-            view = memoryview(sink)[: min(READ_SIZE, target - self.count)]
-            if not self.readinto(view):
+            if not self._skip(target - self.count):
                 break  # past the end: the next read returns nothing and the tar reader reports it
         return self.count
 
+    def _skip(self, size: int) -> int:
+        """Pass over at most ``size`` bytes: counted and hashed, not copied anywhere."""
+        data = self._inner.read(min(size, READ_SIZE))
+        self._passed(data)
+        return len(data)
+
     def drain(self) -> None:
         """Read what the tar reader left (end-of-archive padding, trailing frames), then the source."""
-        sink = bytearray(READ_SIZE)
-        while self.readinto(sink):
+        while self._skip(READ_SIZE):
             pass
         self.raw.drain()
 
