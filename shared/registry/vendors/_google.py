@@ -29,10 +29,6 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-import google.auth.exceptions
-from google.auth.transport.requests import Request
-from google.oauth2 import service_account
-
 from shared import errors
 from shared.redact import scrub
 from shared.registry.login import Login, Minted, MintedLogin, RegistryCredential, static_login
@@ -110,6 +106,11 @@ class GoogleVendor(OciVendor):
         return super().registry_login()
 
     def _mint_access_token(self) -> Minted:
+        # Imported here, not at the top: only service-account keys need google-auth.
+        import google.auth.exceptions
+        from google.auth.transport.requests import Request
+        from google.oauth2 import service_account
+
         key = self.service_account_key
         assert key is not None
         try:
