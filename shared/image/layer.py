@@ -1,6 +1,6 @@
 """One pass over one layer: what the catalogers asked for, plus what the merge needs to know.
 
-The layer is streamed once (``tarfile`` over `shared.image.decompress`, a forward-only stream); it is
+The layer is streamed once (`shared.image.tar` over `shared.image.decompress`, forward only); it is
 never held in memory whole nor written to disk. For each entry:
 
 * names are normalised and traversal refused (`shared.image.paths`);
@@ -12,7 +12,7 @@ never held in memory whole nor written to disk. For each entry:
   is skipped with a warning; an ``extract`` that raises costs that file a warning, not the scan; a
   cataloger with a ``magic`` prefix (the Go and Rust binary readers: ELF) is given None for a file
   that does not start with it, without the rest being read (executable scripts and data files);
-* a hard link (which ``tarfile`` cannot open in stream mode) gets, for each cataloger that wants its
+* a hard link (whose target's data has streamed past) gets, for each cataloger that wants its
   path, the value that cataloger extracted from the target earlier in this layer; the link is then a
   regular file of this layer, so deleting the target later does not delete it (as on disk);
 * symlinks keep their raw target: they are resolved in the merged image, not here;
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import io
 import stat
-import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import zstandard
 from shared import errors
 from shared.image.decompress import ChunkReader, LayerStream
 from shared.image.paths import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, normalise
+from shared.image.tar import Member, TarReader
 from shared.scan.model import Cataloger
 from shared.settings import Settings
 
@@ -48,23 +48,13 @@ from shared.settings import Settings
 FORMAT_VERSION = 1
 
 DIR, FILE, SYMLINK, OTHER = "d", "f", "l", "o"
-# pax and GNU long-name headers are read into memory whole by tarfile; real ones are a few hundred bytes.
+# pax and GNU long-name headers are read into memory whole; real ones are a few hundred bytes.
 MAX_TAR_METADATA = 1024 * 1024
 MAX_WARNINGS = 50
 TAR_BUFFER = 1024 * 1024
 # A cataloger may declare ``magic = b"..."`` (at most this long): its extract() returns None for any
 # file not starting with it, so such files are not read for it at all.
 MAGIC_BYTES = 16
-
-_METADATA_TYPES = frozenset(
-    {
-        tarfile.XHDTYPE,
-        tarfile.XGLTYPE,
-        tarfile.SOLARIS_XHDTYPE,
-        tarfile.GNUTYPE_LONGNAME,
-        tarfile.GNUTYPE_LONGLINK,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -131,19 +121,6 @@ class LayerAnalysis:
         )
 
 
-class _GuardedTarInfo(tarfile.TarInfo):
-    """Refuses oversized pax / GNU long-name headers before tarfile reads them into memory."""
-
-    @classmethod
-    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors_: str) -> Self:
-        info = super().frombuf(buf, encoding, errors_)
-        if info.type in _METADATA_TYPES and info.size > MAX_TAR_METADATA:
-            raise errors.HostileLayer(
-                f"tar metadata header of {info.size} bytes (limit {MAX_TAR_METADATA}): not a real layer"
-            )
-        return info
-
-
 def read_layer(
     chunks: Iterator[bytes],
     catalogers: Sequence[Cataloger],
@@ -159,14 +136,12 @@ def read_layer(
     walker = _Walker(LayerAnalysis(digest=digest, diff_id=diff_id), catalogers, limits, what)
     try:
         stream = LayerStream(raw, limit=limits.max_layer_bytes, what=what)
-        # Mode "r:" over a forward-only seekable stream rather than stream mode "r|": the same single
-        # pass, but tarfile skips unwanted file data with one seek (read in large blocks) instead of
-        # 10 KiB record reads, and small reads are served from this buffer.
-        buffered = io.BufferedReader(stream, TAR_BUFFER)
-        with tarfile.open(fileobj=buffered, mode="r:", tarinfo=_GuardedTarInfo) as tar:
-            walker.walk(tar)
+        # Headers and wanted files are read from this buffer; unwanted file data is skipped with one
+        # seek, which the layer stream serves by inflating and hashing it in large blocks.
+        tar = TarReader(io.BufferedReader(stream, TAR_BUFFER), what=what, max_metadata=MAX_TAR_METADATA)
+        walker.walk(tar)
         stream.drain()
-    except (tarfile.TarError, EOFError, zlib.error, BadGzipFile, zstandard.ZstdError) as failure:
+    except (EOFError, zlib.error, BadGzipFile, zstandard.ZstdError) as failure:
         raise errors.CorruptLayer(f"{what}: corrupt or truncated ({_describe(failure)})") from None
     analysis = walker.finish()
     analysis.uncompressed_bytes = stream.count
@@ -202,11 +177,8 @@ class _Walker:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
-    def walk(self, tar: tarfile.TarFile) -> None:
+    def walk(self, tar: TarReader) -> None:
         while (info := tar.next()) is not None:
-            # In stream mode TarFile keeps every header it has read: a million-entry layer would
-            # keep a million TarInfo objects. Nothing here looks back, so drop them.
-            tar.members.clear()  # type: ignore[attr-defined]  # not in typeshed, stable since 2.x
             self.entries += 1
             if self.entries > self.limits.max_entries:
                 raise errors.LayerTooLarge(
@@ -214,7 +186,7 @@ class _Walker:
                 )
             self.entry(tar, info)
 
-    def entry(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    def entry(self, tar: TarReader, info: Member) -> None:
         path = normalise(info.name)
         if path == "/":
             return
@@ -254,7 +226,7 @@ class _Walker:
                 values.pop(path, None)
         self.analysis.kinds[path] = kind
 
-    def regular(self, tar: tarfile.TarFile, path: str, info: tarfile.TarInfo) -> None:
+    def regular(self, tar: TarReader, path: str, info: Member) -> None:
         self.record(path, FILE)
         self.sizes[path] = info.size
         mode = stat.S_IFREG | stat.S_IMODE(info.mode)
@@ -267,23 +239,21 @@ class _Walker:
                 f"not read for {', '.join(c.name for c in wanting)}"
             )
             return
-        member = tar.extractfile(info)
-        data = b""
-        if member is not None:
-            # Catalogers with a ``magic`` (the executables' ELF sniffers) get None, as their extract()
-            # would return, for a file that does not start with it, without the file being read.
-            data = member.read(MAGIC_BYTES)
-            sniffed = [c for c in wanting if not data.startswith(getattr(c, "magic", None) or b"")]
-            if sniffed:
-                self.analysis.files[path] = (info.size, mode)
-                for cataloger in sniffed:
-                    self.analysis.values[cataloger.name][path] = None
-                wanting = [c for c in wanting if c not in sniffed]
-                if not wanting:
-                    return  # tarfile skips the rest of the file
-            data += member.read()
-        if len(data) != info.size:
-            raise errors.CorruptLayer(f"{self.what}: {path} is cut short ({len(data)} of {info.size} bytes)")
+        if info.sparse:
+            self.warn(f"{path}: a sparse file in the tar; not read for {', '.join(c.name for c in wanting)}")
+            return
+        # Catalogers with a ``magic`` (the executables' ELF sniffers) get None, as their extract()
+        # would return, for a file that does not start with it, without the file being read.
+        data = tar.read(MAGIC_BYTES)
+        sniffed = [c for c in wanting if not data.startswith(getattr(c, "magic", None) or b"")]
+        if sniffed:
+            self.analysis.files[path] = (info.size, mode)
+            for cataloger in sniffed:
+                self.analysis.values[cataloger.name][path] = None
+            wanting = [c for c in wanting if c not in sniffed]
+            if not wanting:
+                return  # the reader skips the rest of the file
+        data += tar.read()
         self.analysis.files[path] = (info.size, mode)
         for cataloger in wanting:
             self.extract(cataloger, path, data)
@@ -298,7 +268,7 @@ class _Walker:
             return
         self.analysis.values[cataloger.name][path] = value
 
-    def hardlink(self, path: str, info: tarfile.TarInfo) -> None:
+    def hardlink(self, path: str, info: Member) -> None:
         target = normalise(info.linkname, "hard link target")
         if self.analysis.kinds.get(target) != FILE:
             # The spec allows links only within the layer; anything else cannot be read here.
