@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -107,7 +108,10 @@ def test_progress_bar_draws_only_on_a_terminal(tmp_path: Path) -> None:
             assert progress is not None
             progress(1024 * 1024)
             progress.finish()
-        drawn = os.read(leader, 4096).decode()
+        drawn = ""
+        # A pty may hand the output over in more than one piece: read up to the final newline.
+        while not drawn.endswith("\n") and select.select([leader], [], [], 5)[0]:
+            drawn += os.read(leader, 4096).decode()
     finally:
         os.close(leader)
         os.close(follower)
