@@ -18,8 +18,9 @@ Two readings of peak memory, combined:
 
 Reported peak = max(exact, largest polled sum). For a one-process tree (all three tools here) it is the exact
 value. Only the tool's tree is measured: the launcher, the registry and this process are not.
-Wall time runs from starting the launcher to its exit (the launcher adds about 20 ms to every tool
-alike).
+Wall time is the launcher's: from its fork of the tool to ``wait4``'s return. (Timing here, around
+the polling loop, would round every run up to the next poll, +0.05 s on average: a bias that
+favoured the slower tools in a ratio.)
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ def run_measured(
                     alive += value
             polled_kib = max(polled_kib, alive)
             time.sleep(interval)
-        wall = time.perf_counter() - start
     usage = json.loads(result_file.read_text())
+    wall = float(usage["wall_seconds"])
     exact = usage["maxrss_kib"] * 1024  # KiB on Linux
     polled = polled_kib * 1024
     return Measurement(
