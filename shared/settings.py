@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="Largest file read for a cataloger (package databases, jars); bigger ones are skipped "
         "with a warning.",
     )
+    scan_layer_worker: bool = Field(
+        True,
+        description="Read each layer (inflate, hash, walk the tar) in a helper process while the agent "
+        "downloads it, so a scan uses two cores; only when the agent may run on more than one CPU.",
+    )
     layer_cache_max_bytes: int = Field(
         512 * 1024**2,
         ge=0,

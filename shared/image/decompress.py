@@ -41,7 +41,9 @@ class _Readable(Protocol):
 class ChunkReader(io.RawIOBase):
     """A file-like view of an iterator of byte chunks, reporting each chunk's size as it arrives."""
 
-    def __init__(self, chunks: Iterator[bytes], on_read: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, chunks: Iterator[bytes] | Iterator[memoryview], on_read: Callable[[int], None] | None = None
+    ) -> None:
         self._chunks = chunks
         self._on_read = on_read
         self._buffer = memoryview(b"")

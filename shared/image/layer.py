@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from gzip import BadGzipFile
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import zstandard
 
@@ -42,7 +42,9 @@ from shared.image.decompress import ChunkReader, LayerStream
 from shared.image.paths import AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX, normalise
 from shared.image.tar import Member, TarReader
 from shared.scan.model import Cataloger
-from shared.settings import Settings
+
+if TYPE_CHECKING:  # the layer worker process imports this module: it has no use for pydantic
+    from shared.settings import Settings
 
 # Bump when the analysis format or the meaning of its fields changes: it is part of the cache key.
 FORMAT_VERSION = 1
@@ -122,7 +124,7 @@ class LayerAnalysis:
 
 
 def read_layer(
-    chunks: Iterator[bytes],
+    chunks: Iterator[bytes] | Iterator[memoryview],
     catalogers: Sequence[Cataloger],
     limits: LayerLimits,
     *,

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from itertools import groupby
 
 from shared import errors
 from shared.image.cache import LayerCache, reader_key
 from shared.image.layer import LayerAnalysis, LayerLimits, read_layer
+from shared.image.layer_worker import LayerWorker
 from shared.image.merge import MergedView
 from shared.image.source import ImageSource
 from shared.registry.mediatypes import FOREIGN_LAYERS
@@ -93,7 +95,10 @@ def scan(
     cache: LayerCache | None = None,
     limits: LayerLimits | None = None,
     progress: Progress | None = None,
+    worker: bool = False,
 ) -> Inventory:
+    """``worker``: read each layer in a helper process while this one downloads it
+    (`shared.image.layer_worker`), so a scan uses two cores; the catalogers must then be picklable."""
     limits = limits or LayerLimits()
     names = [c.name for c in catalogers]
     if len(set(names)) != len(names):
@@ -109,25 +114,25 @@ def scan(
             f"more than SNYK_MAX_IMAGE_SIZE_IN_BYTES ({max_image_size})"
         )
     key = reader_key(catalogers, limits) if cache is not None else ""
-    downloaded = [0]
-    analyses: list[LayerAnalysis] = []
-    for index in keep:
-        layer, diff_id = info.layers[index], info.diff_ids[index]
-        analysis = cache.get(key, layer.digest) if cache is not None else None
-        if analysis is None:
-            with source.open_layer(layer) as chunks:
-                guarded = _size_guard(chunks, downloaded, max_image_size)
-                try:
-                    analysis = read_layer(
-                        guarded, catalogers, limits, digest=layer.digest, diff_id=diff_id, on_read=progress
-                    )
-                except errors.CorruptLayer:
-                    _blame_the_download(guarded)
-                    raise
-            if cache is not None:
-                cache.put(key, analysis)
-        analyses.append(analysis)
-        warnings.extend(analysis.warnings)
+    with LayerWorker(catalogers, limits) as helper:
+        read = helper if worker else partial(read_layer, catalogers=catalogers, limits=limits)
+        downloaded = [0]
+        analyses: list[LayerAnalysis] = []
+        for index in keep:
+            layer, diff_id = info.layers[index], info.diff_ids[index]
+            analysis = cache.get(key, layer.digest) if cache is not None else None
+            if analysis is None:
+                with source.open_layer(layer) as chunks:
+                    guarded = _size_guard(chunks, downloaded, max_image_size)
+                    try:
+                        analysis = read(guarded, digest=layer.digest, diff_id=diff_id, on_read=progress)
+                    except errors.CorruptLayer:
+                        _blame_the_download(guarded)
+                        raise
+                if cache is not None:
+                    cache.put(key, analysis)
+            analyses.append(analysis)
+            warnings.extend(analysis.warnings)
     view = MergedView(analyses)
     files = {c.name: view.files_for(c) for c in catalogers}
     os_release = _detect_os(files.get(OS_RELEASE_CATALOGER))

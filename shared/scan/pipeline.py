@@ -6,6 +6,7 @@ the layer cache from the settings, the image source, and the engine.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -66,6 +67,14 @@ def _package(data: dict[str, Any]) -> Package:
     return Package(**{**data, "licenses": tuple(data["licenses"]), "depends": tuple(data["depends"])})
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def scan_image(
     spec: str,
     settings: Settings,
@@ -92,6 +101,7 @@ def scan_image(
                 cache=cache,
                 limits=limits,
                 progress=progress,
+                worker=settings.scan_layer_worker and usable_cpus() > 1,
             )
         finally:
             if progress is not None:

@@ -224,7 +224,7 @@ def test_a_million_entries_fail_at_the_entry_cap_without_reading_on() -> None:
     finally:
         tracemalloc.stop()
     assert stream.generated < 21_000  # stopped at the cap, not after reading the million
-    # tarfile keeps every header it reads unless told otherwise: 20,000 of them would be ~12 MB.
+    # A reader that kept every header it read would hold 20,000 of them here (~12 MB with tarfile's).
     assert peak < 8 << 20
 
 

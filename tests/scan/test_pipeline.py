@@ -1,10 +1,16 @@
-"""A stored scan renders later exactly as it would have at scan time (GET /scan/<id>?format=)."""
+"""One scan from image to outcome: a stored scan renders later exactly as it would have at scan time
+(GET /scan/<id>?format=), and layers are read in a worker process only where that can help."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
+
+from shared.image.layer_worker import LayerWorker
+from shared.scan import pipeline
 from shared.scan.pipeline import ScanOutcome, scan_image
 from shared.settings import Settings
 
@@ -21,3 +27,36 @@ def test_outcome_survives_a_json_round_trip(tmp_path: Path) -> None:
     assert restored.image == outcome.image
     for output_format in ("snyk", "table"):
         assert restored.render(output_format) == outcome.render(output_format)
+
+
+def test_scans_read_layers_in_a_worker_process_when_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    original = LayerWorker.start
+
+    def recording(self: LayerWorker) -> None:
+        original(self)
+        if self.pid is not None and self.pid not in started:
+            started.append(self.pid)
+
+    monkeypatch.setattr(LayerWorker, "start", recording)
+    image = f"docker-archive:{FIXTURES / 'nginx-debian10.docker.tar'}"
+    monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
+    two_cores = scan_image(image, Settings(state_dir=tmp_path / "a", layer_cache_max_bytes=0))
+    assert len(started) == 1 and not _alive(started[0])  # one child for the scan, ended with it
+    in_process = scan_image(
+        image, Settings(state_dir=tmp_path / "b", scan_layer_worker=False, layer_cache_max_bytes=0)
+    )
+    monkeypatch.setattr(pipeline, "usable_cpus", lambda: 1)
+    one_core = scan_image(image, Settings(state_dir=tmp_path / "c", layer_cache_max_bytes=0))
+    assert len(started) == 1  # neither turned off nor on a single CPU did a child start
+    assert two_cores.inventory == in_process.inventory == one_core.inventory
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
