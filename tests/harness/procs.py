@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import socket
 import subprocess
 import time
@@ -66,3 +67,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, alive: Call
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not become ready within {timeout}s")
+
+
+def is_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a reaped child does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

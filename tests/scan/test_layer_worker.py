@@ -23,19 +23,12 @@ from shared.image import open_source
 from shared.image.layer import LayerLimits, read_layer
 from shared.image.layer_worker import SLOT_SIZE, LayerWorker
 from shared.scan.catalogers import default_catalogers
+from tests.harness.procs import is_alive
 from tests.scan.layers import Everything, gz, sha256, tar_bytes
 from tests.scan.test_layer import _ManyEntries, _zero_file_tar_gz
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "images"
 ARCHIVES = sorted(FIXTURES.glob("*.tar"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _images(archive: Path) -> list[str]:
@@ -165,7 +158,7 @@ def test_a_source_failure_mid_layer_kills_the_child() -> None:
 
     with LayerWorker([Everything()], LayerLimits()) as worker, pytest.raises(errors.DigestMismatch):
         worker(failing(), digest=sha256(blob))
-    assert pids[0] is not None and not _alive(pids[0])
+    assert pids[0] is not None and not is_alive(pids[0])
 
 
 def test_a_killed_child_is_a_clear_error_not_a_hang() -> None:
@@ -195,7 +188,7 @@ def test_the_child_sees_nothing_of_the_agents_environment(monkeypatch: pytest.Mo
         command_line = Path(f"/proc/{worker.pid}/cmdline").read_bytes()
         pid = worker.pid
     assert b"s3cret-value" not in environment + command_line and environment == b""
-    assert not _alive(pid)  # closed: ended at the end of its input, and reaped
+    assert not is_alive(pid)  # closed: ended at the end of its input, and reaped
 
 
 def test_inflate_errors_in_the_child_name_the_layer() -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from shared.image.layer_worker import LayerWorker
 from shared.scan import pipeline
 from shared.scan.pipeline import ScanOutcome, scan_image
 from shared.settings import Settings
+from tests.harness.procs import is_alive
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "images"
 
@@ -44,7 +44,7 @@ def test_scans_read_layers_in_a_worker_process_when_allowed(
     image = f"docker-archive:{FIXTURES / 'nginx-debian10.docker.tar'}"
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
     two_cores = scan_image(image, Settings(state_dir=tmp_path / "a", layer_cache_max_bytes=0))
-    assert len(started) == 1 and not _alive(started[0])  # one child for the scan, ended with it
+    assert len(started) == 1 and not is_alive(started[0])  # one child for the scan, ended with it
     in_process = scan_image(
         image, Settings(state_dir=tmp_path / "b", scan_layer_worker=False, layer_cache_max_bytes=0)
     )
@@ -52,11 +52,3 @@ def test_scans_read_layers_in_a_worker_process_when_allowed(
     one_core = scan_image(image, Settings(state_dir=tmp_path / "c", layer_cache_max_bytes=0))
     assert len(started) == 1  # neither turned off nor on a single CPU did a child start
     assert two_cores.inventory == in_process.inventory == one_core.inventory
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
