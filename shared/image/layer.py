@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import io
 import stat
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from gzip import BadGzipFile
@@ -143,7 +142,7 @@ def read_layer(
         tar = TarReader(io.BufferedReader(stream, TAR_BUFFER), what=what, max_metadata=MAX_TAR_METADATA)
         walker.walk(tar)
         stream.drain()
-    except (EOFError, zlib.error, BadGzipFile, zstandard.ZstdError) as failure:
+    except (EOFError, BadGzipFile, zstandard.ZstdError) as failure:
         raise errors.CorruptLayer(f"{what}: corrupt or truncated ({_describe(failure)})") from None
     analysis = walker.finish()
     analysis.uncompressed_bytes = stream.count

@@ -103,11 +103,9 @@ class TarReader:
                 return None  # no end-of-archive blocks: archive/tar accepts this too
             if len(block) < BLOCK:
                 raise self._corrupt("the stream ends inside a header")
-            if block == ZERO_BLOCK:
-                if not self._started:
-                    self._started = True
-                return None
             self._started = True
+            if block == ZERO_BLOCK:
+                return None
             member = self._parse(block)
             if member.type in (PAX, SOLARIS_PAX, PAX_GLOBAL):
                 records = _pax_records(self._metadata(member), self._corrupt)
