@@ -94,9 +94,10 @@ def _unpickle(frame: bytes) -> Any:
 def _ring_file() -> int:
     """A file descriptor for the ring: anonymous memory where Linux offers it, else an unlinked file."""
     if hasattr(os, "memfd_create"):
-        return os.memfd_create("registry-agent-layer-ring")
-    spare = tempfile.TemporaryFile()
-    return os.dup(spare.fileno())
+        with contextlib.suppress(OSError):  # a sandbox's seccomp filter may refuse it
+            return os.memfd_create("registry-agent-layer-ring")
+    with tempfile.TemporaryFile() as spare:
+        return os.dup(spare.fileno())
 
 
 class LayerWorker:

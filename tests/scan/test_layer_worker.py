@@ -197,3 +197,17 @@ def test_inflate_errors_in_the_child_name_the_layer() -> None:
     with LayerWorker([Everything()], LayerLimits()) as worker, pytest.raises(errors.CorruptLayer) as raised:
         worker(iter([bytes(blob)]), digest=sha256(bytes(blob)))
     assert sha256(bytes(blob)) in raised.value.message
+
+
+def test_without_memfd_the_ring_is_an_unlinked_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(name: str, flags: int = 0) -> int:
+        raise PermissionError("memfd_create refused by the sandbox")
+
+    monkeypatch.setattr(os, "memfd_create", refused)
+    blob = gz(tar_bytes([("file", "a", "x" * 3000)]))
+    with LayerWorker([Everything()], LayerLimits()) as worker:
+        there = worker(iter([blob]), digest=sha256(blob))
+    assert (
+        there.to_dict()
+        == read_layer(iter([blob]), [Everything()], LayerLimits(), digest=sha256(blob)).to_dict()
+    )
