@@ -11,7 +11,10 @@ never held in memory whole nor written to disk. For each entry:
   cap, it is read and each wanting cataloger's ``extract(path, data)`` is kept. A file over the cap
   is skipped with a warning; an ``extract`` that raises costs that file a warning, not the scan; a
   cataloger with a ``magic`` prefix (the Go and Rust binary readers: ELF) is given None for a file
-  that does not start with it, without the rest being read (executable scripts and data files);
+  that does not start with it, without the rest being read (executable scripts and data files),
+  and, for a file over ``SPOOL_ABOVE`` that starts with it, a read-only ``mmap`` of an unlinked
+  temporary copy instead of ``bytes`` (slicing, indexing, ``len`` and ``struct.unpack_from`` work
+  alike), so a large program costs page cache, not the agent's memory;
 * a hard link (whose target's data has streamed past) gets, for each cataloger that wants its
   path, the value that cataloger extracted from the target earlier in this layer; the link is then a
   regular file of this layer, so deleting the target later does not delete it (as on disk);
@@ -28,11 +31,14 @@ analysis is only returned once the stream was read to its end and every digest c
 from __future__ import annotations
 
 import io
+import mmap
 import stat
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from gzip import BadGzipFile
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import zstandard
 
@@ -56,6 +62,10 @@ TAR_BUFFER = 1024 * 1024
 # A cataloger may declare ``magic = b"..."`` (at most this long): its extract() returns None for any
 # file not starting with it, so such files are not read for it at all.
 MAGIC_BYTES = 16
+# Files those catalogers take that are larger than this are mapped from a temporary file rather than
+# read into memory (a Go program is often 50-150 MB).
+SPOOL_ABOVE = 4 * 1024 * 1024
+SPOOL_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -254,8 +264,15 @@ class _Walker:
             wanting = [c for c in wanting if c not in sniffed]
             if not wanting:
                 return  # the reader skips the rest of the file
-        data += tar.read()
         self.analysis.files[path] = (info.size, mode)
+        if info.size > SPOOL_ABOVE and all(getattr(c, "magic", None) for c in wanting):
+            # Programs only sniffed for build metadata: the readers touch headers and a few
+            # sections, so the file goes to an unlinked temporary file and is mapped, not held.
+            with _spooled(tar, data, info.size) as mapped:
+                for cataloger in wanting:
+                    self.extract(cataloger, path, cast(bytes, mapped))
+            return
+        data += tar.read()
         for cataloger in wanting:
             self.extract(cataloger, path, data)
 
@@ -303,6 +320,22 @@ class _Walker:
         self.analysis.whiteouts = list(dict.fromkeys(self.analysis.whiteouts))
         self.analysis.opaque_dirs = list(dict.fromkeys(self.analysis.opaque_dirs))
         return self.analysis
+
+
+@contextmanager
+def _spooled(tar: TarReader, head: bytes, size: int) -> Iterator[mmap.mmap]:
+    """The rest of the current member after ``head``, written to an unlinked temporary file and
+    mapped read-only: the pages a reader touches are file-backed, not the agent's heap."""
+    with tempfile.TemporaryFile(prefix="registry-agent-") as spool:
+        spool.write(head)
+        left = size - len(head)
+        while left:
+            block = tar.read(min(left, SPOOL_BLOCK))
+            spool.write(block)
+            left -= len(block)
+        spool.flush()
+        with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
 
 
 def _listing(label: str, items: list[str], shown: int = 5) -> str:

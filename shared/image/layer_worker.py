@@ -6,7 +6,7 @@ digest) and reading them (inflation, the ``diff_id`` hash, the tar headers, the 
 network, the credentials, the blob digest check) and copies the stored bytes into a ring of
 shared-memory slots; a child process (``python -m shared.image.layer_worker``) runs `read_layer`
 itself on the slots, as chunks, and sends back the `LayerAnalysis`. The child never sees
-credentials, the agent's environment or a network connection.
+credentials, the agent's environment (but ``TMPDIR``) or a network connection.
 
 Why a ring and not a pipe: a pipe copies every byte through the kernel twice, which cost about as
 much as the work moved to the child. Only slot numbers go through the pipes.
@@ -100,6 +100,12 @@ def _ring_file() -> int:
         return os.dup(spare.fileno())
 
 
+def _child_environment() -> dict[str, str]:
+    """Nothing of the agent's environment (credentials, tokens) but where temporary files go: the
+    layer reader spools large programs there."""
+    return {"TMPDIR": os.environ["TMPDIR"]} if "TMPDIR" in os.environ else {}
+
+
 class LayerWorker:
     """A `read_layer` with this worker's catalogers and limits; call it per layer, close it once."""
 
@@ -134,7 +140,7 @@ class LayerWorker:
                 bufsize=0,
                 pass_fds=(ring_fd,),
                 cwd=_HOME,  # where ``-m`` finds this package, however the agent was started
-                env={},  # nothing of the agent's environment (credentials, tokens) is needed there
+                env=_child_environment(),
             )
         finally:
             os.close(ring_fd)  # the mapping and the child keep the memory

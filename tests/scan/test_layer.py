@@ -9,6 +9,7 @@ built in each test; compressed forms are produced by independent tools where the
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import shutil
 import subprocess
@@ -17,14 +18,18 @@ import tracemalloc
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
 
 from shared import errors
+from shared.image import layer as layer_module
 from shared.image import open_source
 from shared.image.layer import LayerLimits, read_layer
 from shared.image.paths import normalise
+from shared.scan.catalogers.golang import GoBinaryCataloger
+from shared.scan.catalogers.rust import RustBinaryCataloger
 from shared.settings import Settings
 from tests.scan.layers import (
     OCI_LAYER_TAR,
@@ -308,3 +313,54 @@ def test_diff_id_mismatch_is_refused(tmp_path: Path) -> None:
 def test_not_a_tar_is_corrupt() -> None:
     with pytest.raises(errors.CorruptLayer):
         _read(gz(b"this is not a tar archive, just text " * 40), LayerLimits())
+
+
+# -- large programs ----------------------------------------------------------------------------------
+
+BINARIES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "binaries"
+
+
+def _program_layer(programs: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in programs.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return gz(raw.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("fixture", "cataloger"),
+    [("go-buildinfo.elf", GoBinaryCataloger), ("rust-cargo-auditable.elf", RustBinaryCataloger)],
+)
+def test_large_programs_are_mapped_from_a_temporary_file_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch, fixture: str, cataloger: type[GoBinaryCataloger | RustBinaryCataloger]
+) -> None:
+    blob = _program_layer({"usr/local/bin/app": (BINARIES / fixture).read_bytes()})
+    held = read_layer(iter([blob]), [cataloger()], LayerLimits(), digest=sha256(blob))
+    given: list[type] = []
+
+    class Recording(cataloger):  # type: ignore[valid-type,misc]
+        def extract(self, path: str, data: bytes) -> Any:
+            given.append(type(data))
+            return super().extract(path, data)
+
+    monkeypatch.setattr(layer_module, "SPOOL_ABOVE", 64 * 1024)  # the fixtures are 0.4 and 2.6 MB
+    mapped = read_layer(iter([blob]), [Recording()], LayerLimits(), digest=sha256(blob))
+    assert given == [mmap.mmap]
+    assert mapped.values == held.values and held.values[cataloger.name]["/usr/local/bin/app"]
+    assert not held.warnings and not mapped.warnings
+
+
+def test_a_large_program_costs_little_memory() -> None:
+    program = b"\x7fELF" + bytes(64 << 20)  # ELF magic, then 64 MiB: read whole, it would be held whole
+    blob = _program_layer({"opt/big": program})
+    tracemalloc.start()
+    try:
+        analysis = read_layer(iter([blob]), [GoBinaryCataloger()], LayerLimits(), digest=sha256(blob))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "/opt/big" in analysis.files  # it was read (and found not to be a valid ELF program)
+    assert peak < 16 << 20
