@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     scan_layer_worker: bool = Field(
         True,
         description="Read each layer (inflate, hash, walk the tar) in a helper process while the agent "
-        "downloads it, so a scan uses two cores; only when the agent may run on more than one CPU.",
+        "downloads it, so a scan uses two cores: when the agent may run on more than one CPU and the "
+        "layers to read add up to 256 MiB or more.",
     )
     layer_cache_max_bytes: int = Field(
         512 * 1024**2,

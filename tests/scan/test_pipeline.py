@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.image.layer_worker import LayerWorker
-from shared.scan import pipeline
+from shared.scan import engine, pipeline
 from shared.scan.pipeline import ScanOutcome, scan_image
 from shared.settings import Settings
 from tests.harness.procs import is_alive
@@ -43,6 +43,9 @@ def test_scans_read_layers_in_a_worker_process_when_allowed(
     monkeypatch.setattr(LayerWorker, "start", recording)
     image = f"docker-archive:{FIXTURES / 'nginx-debian10.docker.tar'}"
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
+    scan_image(image, Settings(state_dir=tmp_path / "small", layer_cache_max_bytes=0))
+    assert not started  # a few kilobytes of layers: not worth a process
+    monkeypatch.setattr(engine, "WORKER_MIN_BYTES", 0)  # as if the image were hundreds of megabytes
     two_cores = scan_image(image, Settings(state_dir=tmp_path / "a", layer_cache_max_bytes=0))
     assert len(started) == 1 and not is_alive(started[0])  # one child for the scan, ended with it
     in_process = scan_image(
