@@ -78,7 +78,13 @@ class Settings(BaseSettings):
         True,
         description="Read each layer (inflate, hash, walk the tar) in a helper process while the agent "
         "downloads it, so a scan uses two cores: when the agent may run on more than one CPU and the "
-        "layers to read add up to 256 MiB or more.",
+        "layers to read add up to `SCAN_LAYER_WORKER_MIN_BYTES`.",
+    )
+    scan_layer_worker_min_bytes: int = Field(
+        256 * 1024**2,
+        ge=0,
+        description="Compressed bytes of layers to read from which a scan uses the layer worker: below, "
+        "its process start costs more than it saves (bench/RESULTS.md).",
     )
     layer_cache_max_bytes: int = Field(
         512 * 1024**2,

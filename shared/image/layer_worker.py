@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import mmap
 import os
 import pickle
@@ -51,6 +52,8 @@ from shared.scan.model import Cataloger
 
 # 8 MiB of ring: slots of 256 KiB left the two processes waiting on each other (the source's chunks
 # come in bursts); 1 MiB slots ran as fast with 8 of them as with 32 (bench/RESULTS.md).
+log = logging.getLogger(__name__)
+
 SLOT_SIZE = 1024 * 1024
 SLOTS = 8
 EXIT_WAIT = 5.0
@@ -144,6 +147,7 @@ class LayerWorker:
             )
         finally:
             os.close(ring_fd)  # the mapping and the child keep the memory
+        log.debug("layer worker started (pid %d)", self._process.pid)
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to_child, self._from_child = self._process.stdin.fileno(), self._process.stdout.fileno()
         init = json.dumps(sys.path).encode(), pickle.dumps((self.catalogers, self.limits))

@@ -39,9 +39,6 @@ from shared.scan.model import Cataloger, FileRecord, Inventory, OSRelease, Packa
 log = logging.getLogger(__name__)
 
 OS_PACKAGE_ORDER = ("apk", "deb", "rpm")
-# Compressed bytes to read below which layers are read in this process even when a worker is allowed:
-# bench/RESULTS.md measured the worker slower at 122 MB (1.05 s against 0.90 s) and faster at 476 MB.
-WORKER_MIN_BYTES = 256 * 1024 * 1024
 
 Progress = Callable[[int], None]
 
@@ -99,10 +96,11 @@ def scan(
     limits: LayerLimits | None = None,
     progress: Progress | None = None,
     worker: bool = False,
+    worker_min_bytes: int = 0,
 ) -> Inventory:
     """``worker``: read each layer in a helper process while this one downloads it
     (`shared.image.layer_worker`), so a scan uses two cores, when the layers to read add up to
-    ``WORKER_MIN_BYTES`` or more; the catalogers must then be picklable."""
+    ``worker_min_bytes`` or more; the catalogers must then be picklable."""
     limits = limits or LayerLimits()
     names = [c.name for c in catalogers]
     if len(set(names)) != len(names):
@@ -119,7 +117,7 @@ def scan(
         )
     key = reader_key(catalogers, limits) if cache is not None else ""
     # A worker costs a process start (~0.1 s): worth it for hundreds of megabytes, not for a few.
-    worker = worker and bytes_to_read(source, cache, key) >= WORKER_MIN_BYTES
+    worker = worker and bytes_to_read(source, cache, key) >= worker_min_bytes
     with LayerWorker(catalogers, limits) as helper:
         read = helper if worker else partial(read_layer, catalogers=catalogers, limits=limits)
         downloaded = [0]

@@ -102,6 +102,7 @@ def scan_image(
                 limits=limits,
                 progress=progress,
                 worker=settings.scan_layer_worker and usable_cpus() > 1,
+                worker_min_bytes=settings.scan_layer_worker_min_bytes,
             )
         finally:
             if progress is not None:

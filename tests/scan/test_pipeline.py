@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.image.layer_worker import LayerWorker
-from shared.scan import engine, pipeline
+from shared.scan import pipeline
 from shared.scan.pipeline import ScanOutcome, scan_image
 from shared.settings import Settings
 from tests.harness.procs import is_alive
@@ -45,13 +45,16 @@ def test_scans_read_layers_in_a_worker_process_when_allowed(
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
     scan_image(image, Settings(state_dir=tmp_path / "small", layer_cache_max_bytes=0))
     assert not started  # a few kilobytes of layers: not worth a process
-    monkeypatch.setattr(engine, "WORKER_MIN_BYTES", 0)  # as if the image were hundreds of megabytes
-    two_cores = scan_image(image, Settings(state_dir=tmp_path / "a", layer_cache_max_bytes=0))
+    # As if the image were hundreds of megabytes:
+    every_size = Settings(state_dir=tmp_path / "a", layer_cache_max_bytes=0, scan_layer_worker_min_bytes=0)
+    two_cores = scan_image(image, every_size)
     assert len(started) == 1 and not is_alive(started[0])  # one child for the scan, ended with it
     in_process = scan_image(
         image, Settings(state_dir=tmp_path / "b", scan_layer_worker=False, layer_cache_max_bytes=0)
     )
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 1)
-    one_core = scan_image(image, Settings(state_dir=tmp_path / "c", layer_cache_max_bytes=0))
+    one_core = scan_image(
+        image, Settings(state_dir=tmp_path / "c", layer_cache_max_bytes=0, scan_layer_worker_min_bytes=0)
+    )
     assert len(started) == 1  # neither turned off nor on a single CPU did a child start
     assert two_cores.inventory == in_process.inventory == one_core.inventory
