@@ -2,7 +2,7 @@
 
 Run from the project root (see bench/README.md):
 
-    .venv/bin/python bench/scan_vs_references.py [--sizes 120,480] [--repeat 3] [--smoke]
+    .venv/bin/python bench/scan_vs_references.py [--sizes 120,480,960] [--repeat 3] [--smoke]
 
 It starts a real CNCF registry (TLS + Basic auth, on 127.0.0.1: the only kind all three tools can pull
 from: snyk-docker-plugin speaks no plain HTTP), builds and pushes one image per size
@@ -39,6 +39,9 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `tests.harnes
 from bench.imagegen import BenchImage, build, expected_counts  # noqa: E402
 from bench.machine import machine  # noqa: E402
 from bench.procmeasure import Measurement, run_measured  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+
+WORKER_MIN_BYTES: int = Settings.model_fields["scan_layer_worker_min_bytes"].default
 
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "images" / "nginx-debian10.docker.tar"
 SDP_SCRIPT = ROOT / "tests" / "scan" / "oracles" / "sdp_scan.js"
@@ -354,9 +357,18 @@ def report(
                 "size_growth": round(size_growth, 2),
             }
             print_(f"   {source}: {cells}; x{growth:.2f} memory for x{size_growth:.1f} image size")
+            above = [(s, c, row) for s, c, row in peaks if row and c >= WORKER_MIN_BYTES]
+            if len(above) > 1:
+                step = above[-1][2]["peak"] / above[0][2]["peak"]
+                verdicts[f"flatness/{source}"]["memory_growth_with_worker"] = round(step, 3)
+                print_(
+                    f"   {source}, sizes read with the layer worker (>= {WORKER_MIN_BYTES / MIB:.0f} MiB of "
+                    f"layers): x{step:.2f} memory for x{above[-1][1] / above[0][1]:.1f} image size"
+                )
     print_(
         f"(wall: median of {repeat} runs, best-of also shown; cpu: median user+system seconds of the tool's "
-        "tree; peak RSS: max over the runs, of the tool's whole process tree)"
+        "tree; peak RSS: max over the runs, of the tool's whole process tree; the agent adds a layer worker "
+        f"process from {WORKER_MIN_BYTES / MIB:.0f} MiB of layers on, so compare its memory on either side)"
     )
     return verdicts
 
@@ -376,8 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes",
         type=_parse_sizes,
-        default=[120, 480],
-        help="image sizes in MiB of compressed layers (default 120,480)",
+        default=[120, 480, 960],
+        help="image sizes in MiB of compressed layers (default 120,480,960)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool, source and size (default 3)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="subset of agent,syft,sdp")
