@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     scan_layer_worker: bool = Field(
         True,
         description="Read each layer (inflate, hash, walk the tar) in a helper process while the agent "
-        "downloads it, so a scan uses two cores: when the agent may run on more than one CPU and the "
-        "layers to read add up to `SCAN_LAYER_WORKER_MIN_BYTES`.",
+        "downloads it, so a scan uses two cores: when the agent may use more than one CPU (affinity "
+        "and cgroup quota) and the layers to read add up to `SCAN_LAYER_WORKER_MIN_BYTES`.",
     )
     scan_layer_worker_min_bytes: int = Field(
         256 * 1024**2,

@@ -6,9 +6,11 @@ the layer cache from the settings, the image source, and the engine.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from shared.image import open_source
@@ -67,12 +69,23 @@ def _package(data: dict[str, Any]) -> Package:
     return Package(**{**data, "licenses": tuple(data["licenses"]), "depends": tuple(data["depends"])})
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may use: its affinity mask (taskset, cpusets), and no more than its cgroup
+    v2 CPU quota allows (``docker --cpus 1``, a Kubernetes CPU limit: ``cpu.max`` = quota period)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 here, or a file this reader does not understand: the mask decides
+    return cpus
 
 
 def scan_image(

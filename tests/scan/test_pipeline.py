@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,23 @@ def test_scans_read_layers_in_a_worker_process_when_allowed(
     )
     assert len(started) == 1  # neither turned off nor on a single CPU did a child start
     assert two_cores.inventory == in_process.inventory == one_core.inventory
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("max 100000\n", 2),  # no quota: the affinity mask decides
+        ("100000 100000\n", 1),  # docker --cpus 1
+        ("150000 100000\n", 2),  # 1.5 CPUs: the second core is partly usable
+        ("50000 100000\n", 1),  # half a CPU is still one process at a time
+        ("garbage", 2),
+    ],
+)
+def test_usable_cpus_respects_the_cgroup_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_max: str, expected: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    limit = tmp_path / "cpu.max"
+    limit.write_text(cpu_max)
+    assert pipeline.usable_cpus(limit) == expected
+    assert pipeline.usable_cpus(tmp_path / "absent") == 2
