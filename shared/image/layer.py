@@ -256,15 +256,14 @@ class _Walker:
         # Catalogers with a ``magic`` (the executables' ELF sniffers) get None, as their extract()
         # would return, for a file that does not start with it, without the file being read.
         data = tar.read(MAGIC_BYTES)
+        self.analysis.files[path] = (info.size, mode)
         sniffed = [c for c in wanting if not data.startswith(getattr(c, "magic", None) or b"")]
         if sniffed:
-            self.analysis.files[path] = (info.size, mode)
             for cataloger in sniffed:
                 self.analysis.values[cataloger.name][path] = None
             wanting = [c for c in wanting if c not in sniffed]
             if not wanting:
                 return  # the reader skips the rest of the file
-        self.analysis.files[path] = (info.size, mode)
         if info.size > SPOOL_ABOVE and all(getattr(c, "magic", None) for c in wanting):
             # Programs only sniffed for build metadata: the readers touch headers and a few
             # sections, so the file goes to an unlinked temporary file and is mapped, not held.

@@ -50,10 +50,10 @@ from shared import errors
 from shared.image.layer import LayerAnalysis, LayerLimits, read_layer
 from shared.scan.model import Cataloger
 
-# 8 MiB of ring: slots of 256 KiB left the two processes waiting on each other (the source's chunks
-# come in bursts); 1 MiB slots ran as fast with 8 of them as with 32 (bench/RESULTS.md).
 log = logging.getLogger(__name__)
 
+# 8 MiB of ring: slots of 256 KiB left the two processes waiting on each other (the source's chunks
+# come in bursts); 1 MiB slots ran as fast with 8 of them as with 32 (bench/RESULTS.md).
 SLOT_SIZE = 1024 * 1024
 SLOTS = 8
 EXIT_WAIT = 5.0
