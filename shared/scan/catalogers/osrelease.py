@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from shared.scan.model import FileRecord, OSRelease, Package
@@ -104,7 +105,7 @@ def detect_os(files: Mapping[str, FileRecord]) -> OSRelease:
         release_seen = True
         found = _PARSERS[path](record.value)
         if found is not None:
-            return _with_source(found, path)
+            return replace(found, source_file=path)
     if any(_in_status_d(p) for p in files):
         return OSRelease(id="distroless", version_id="")
     if CHISEL_MANIFEST in files:
@@ -112,17 +113,6 @@ def detect_os(files: Mapping[str, FileRecord]) -> OSRelease:
     if release_seen:
         return OSRelease(id="unknown", version_id="")
     return OSRelease(id="scratch", version_id="")
-
-
-def _with_source(found: OSRelease, path: str) -> OSRelease:
-    return OSRelease(
-        id=found.id,
-        version_id=found.version_id,
-        pretty_name=found.pretty_name,
-        version_codename=found.version_codename,
-        id_like=found.id_like,
-        source_file=path,
-    )
 
 
 def parse_key_values(text: str) -> dict[str, str]:
